@@ -1,0 +1,184 @@
+"""The exceptions imagegen-tool raises.
+
+Every error derives from :class:`ImageGenerationError` and carries a message written for two readers: the
+developer, and the agent that called the tool (adapters show ``agent_message`` to the model). Messages say what
+to change; they never contain API keys or base64 payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "GenerationFailedError",
+    "ImageGenerationError",
+    "ImageNotFoundError",
+    "InvalidInputError",
+    "InvalidOptionsError",
+    "ModerationBlockedError",
+    "NoImageReturnedError",
+    "StorageError",
+]
+
+
+class ImageGenerationError(Exception):
+    """Base class of every error raised by imagegen-tool."""
+
+    #: Whether calling again with the same arguments may succeed (rate limits, server errors, timeouts).
+    retryable: bool = False
+
+    @property
+    def agent_message(self) -> str:
+        """The text an agent sees when its tool call fails: what went wrong and what to do instead."""
+        return str(self)
+
+
+class InvalidOptionsError(ImageGenerationError):
+    """An option value, or a combination of options, that the chosen image model does not accept.
+
+    Raised before any request is sent. Deliberately not a ``ValueError``: pydantic would wrap it in a
+    ``ValidationError`` and lose the field, value and allowed values.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str, *, reason: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.reason = reason
+        shown = _short_repr(value)
+        text = f"invalid {field}={shown}: {reason}" if reason else f"invalid {field}={shown}"
+        super().__init__(f"{text}; allowed: {allowed}")
+
+    @property
+    def agent_message(self) -> str:
+        return (
+            f"Invalid option {self.field}={_short_repr(self.value)}. Allowed: {self.allowed}. "
+            + (f"({self.reason}) " if self.reason else "")
+            + "Call the tool again with an allowed value, or leave the option out."
+        )
+
+
+class InvalidInputError(ImageGenerationError):
+    """An input image, mask or handle reference that cannot be used (unknown id, path outside the allowed
+    directories, not an image, too large, mask size mismatch, ...)."""
+
+
+class ImageNotFoundError(InvalidInputError, LookupError):
+    """No image with this id exists in the store."""
+
+    def __init__(self, image_id: str) -> None:
+        self.image_id = image_id
+        super().__init__(
+            f"no image with id {image_id!r} in the store; use an id returned by an earlier image tool call"
+        )
+
+
+class ModerationBlockedError(ImageGenerationError):
+    """The request or the generated image was blocked by OpenAI's moderation.
+
+    Retrying the same prompt will fail again (and may be billed): rephrase the request instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        categories: Sequence[str] = (),
+        stage: str | None = None,
+        response_id: str | None = None,
+        call_id: str | None = None,
+    ) -> None:
+        self.categories = tuple(categories)
+        self.stage = stage
+        self.response_id = response_id
+        self.call_id = call_id
+        detail = []
+        if self.categories:
+            detail.append("categories: " + ", ".join(self.categories))
+        if stage:
+            detail.append(f"stage: {stage}")
+        suffix = f" ({'; '.join(detail)})" if detail else ""
+        super().__init__(f"image generation blocked by moderation{suffix}: {message}")
+
+    @property
+    def agent_message(self) -> str:
+        cats = f" (categories: {', '.join(self.categories)})" if self.categories else ""
+        return (
+            f"The image request was blocked by the content moderation system{cats}. Do not retry the same "
+            "prompt: it will be blocked again. Rephrase the request to avoid the flagged content, or tell the "
+            "user it cannot be drawn."
+        )
+
+
+class GenerationFailedError(ImageGenerationError):
+    """The API accepted the request but the image generation call failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        response_id: str | None = None,
+        call_id: str | None = None,
+    ) -> None:
+        self.code = code
+        self.response_id = response_id
+        self.call_id = call_id
+        super().__init__(message)
+
+
+class NoImageReturnedError(GenerationFailedError):
+    """The response contains no image: the text model answered without calling the image tool, or the
+    image item carried no result. ``output_text`` holds what the model said instead, if anything."""
+
+    def __init__(self, message: str, *, response_id: str | None = None, output_text: str = "") -> None:
+        self.output_text = output_text
+        super().__init__(message, code="no_image", response_id=response_id)
+
+
+class APIError(ImageGenerationError):
+    """The OpenAI API (or the network) refused or failed the request.
+
+    Wraps the SDK exception (``__cause__``) and keeps the HTTP status, the request id and the API's error code.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.request_id = request_id
+        self.code = code
+        self.param = param
+        self.retryable = retryable
+        self.retry_after = retry_after
+        parts = [message]
+        if status_code is not None:
+            parts.append(f"status {status_code}")
+        if request_id:
+            parts.append(f"request id {request_id}")
+        super().__init__(" | ".join(parts))
+
+    @property
+    def agent_message(self) -> str:
+        if self.retryable:
+            return f"The image service is temporarily unavailable ({self}). Try again later."
+        return f"The image service refused the request: {self}"
+
+
+class StorageError(ImageGenerationError, OSError):
+    """The image could not be written to or read from the store. Nothing was left half-written."""
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,338 @@
+"""Image options: the settings of the ``image_generation`` tool, validated against the capability table.
+
+:class:`ImageOptions` mirrors the SDK's ``ImageGeneration`` tool parameter field for field. Constructing one
+checks types, then (for models in ``models.toml``) the allowed values per model and the cross-field rules, and
+raises :class:`~imagegen_tool.errors.InvalidOptionsError` naming the field, the value and what is allowed.
+Unknown model names get type checks only, so a model released after this package still works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal, Self, cast
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from .capabilities import ModelCapabilities, capabilities_for, default_image_model, general_rules
+from .errors import InvalidOptionsError
+
+__all__ = [
+    "Action",
+    "Background",
+    "Complexity",
+    "ImageMask",
+    "ImageOptions",
+    "InputFidelity",
+    "Moderation",
+    "OutputFormat",
+    "Quality",
+    "SvgOptions",
+    "parse_size",
+]
+
+Action = Literal["auto", "generate", "edit"]
+Background = Literal["transparent", "opaque", "auto"]
+Quality = Literal["low", "medium", "high", "xhigh", "max", "auto"]
+OutputFormat = Literal["png", "webp", "jpeg", "gif", "svg"]
+Moderation = Literal["auto", "low"]
+Complexity = Literal["low", "medium", "high"]
+InputFidelity = Literal["high", "low"]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+#: Validation context key: skip the capability table (used when reading stored handles, whose options were
+#: valid when they were made even if a model has been retired since).
+TRUSTED_CONTEXT = "imagegen_tool_trusted"
+
+_SIZE_RE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
+
+
+def parse_size(size: str) -> tuple[int, int] | None:
+    """``"1536x864"`` → ``(1536, 864)``; ``None`` for ``"auto"``. Raises ``ValueError`` for anything else."""
+    if size == "auto":
+        return None
+    match = _SIZE_RE.match(size)
+    if match is None:
+        raise ValueError(f"size must be 'auto' or WIDTHxHEIGHT such as '1024x1024', got {size!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+class ImageMask(BaseModel):
+    """An inpainting mask as the API takes it: an uploaded file id or a (data) URL. Exactly one is set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_id: str | None = None
+    image_url: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.file_id is None) == (self.image_url is None):
+            raise InvalidOptionsError("mask", self.model_dump(exclude_none=True), "exactly one of file_id or image_url")
+        return self
+
+
+class SvgOptions(BaseModel):
+    """Settings of the model that authors SVG output (``output_format="svg"`` only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = None
+    reasoning_effort: ReasoningEffort | None = None
+
+
+class ImageOptions(BaseModel):
+    """Settings for one image generation or edit. Every field is optional: unset means the API default.
+
+    The descriptions are written for the agent that picks the values (adapters show them in tool schemas).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    model: str | None = None
+    """GPT Image model that renders the image (e.g. gpt-image-2.6-sunburst, the API default)."""
+    action: Action | None = None
+    """'generate' a new image, 'edit' the input image(s), or 'auto' to let the model decide."""
+    size: str | None = None
+    """Image size as WIDTHxHEIGHT: 1024x1024 (square), 1536x1024 (landscape), 1024x1536 (portrait), or
+    'auto'. Larger sizes cost more."""
+    quality: Quality | None = None
+    """Rendering quality: 'low' for drafts and quick previews, 'medium', 'high' for final images, or 'auto'."""
+    background: Background | None = None
+    """'transparent' for logos, stickers and cut-outs (needs png or webp), 'opaque', or 'auto'."""
+    output_format: OutputFormat | None = None
+    """File format: png (default, lossless), webp or jpeg (smaller; can be compressed), gif (animation), svg
+    (vector)."""
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    """Compression level 0-100 for jpeg and webp only (100 = best quality, largest file)."""
+    moderation: Moderation | None = None
+    """Content moderation strictness: 'auto' (default) or 'low' (less restrictive)."""
+    input_fidelity: InputFidelity | None = None
+    """How closely an edit keeps the style and features (especially faces) of the input images: 'high' or
+    'low'. Not accepted by every model."""
+    partial_images: int | None = Field(default=None, ge=0, le=3)
+    """Number of partial (preview) images streamed while the final image renders, 0-3."""
+    complexity: Complexity | None = None
+    """How much planning goes into the image ('low', 'medium', 'high'), independent of rendering quality.
+    Use 'high' for detailed scenes, diagrams and text-heavy images."""
+    frame_count: int | None = Field(default=None, ge=1)
+    """Number of animation frames, 2-16 (gif output only; default 9)."""
+    frame_duration_ms: int | None = Field(default=None, ge=1)
+    """Duration of each animation frame in milliseconds, rounded to 10 ms (gif output only; default 200)."""
+    svg: SvgOptions | None = None
+    """Settings of the SVG author model (svg output only)."""
+    mask: ImageMask | None = None
+    """Inpainting mask: the transparent areas of the mask mark where the input image is edited."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate(cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
+        try:
+            options = handler(data)
+        except ValidationError as exc:
+            raise _options_error_from(exc) from None
+        if info.context and info.context.get(TRUSTED_CONTEXT):
+            return options
+        _check_size_syntax(options)
+        caps = capabilities_for(options.model or default_image_model())
+        if caps is not None:
+            _check_against(options, caps)
+        return options
+
+    @property
+    def effective_model(self) -> str:
+        """The image model the API will use: the configured one, else the API default."""
+        return self.model or default_image_model()
+
+    @property
+    def effective_output_format(self) -> OutputFormat:
+        return self.output_format or "png"
+
+    @classmethod
+    def from_tool_param(cls, param: Mapping[str, Any]) -> ImageOptions:
+        """Options from an ``image_generation`` tool dict exactly as sent on the wire (the inverse of
+        :meth:`to_tool_param`). Unknown keys raise :class:`InvalidOptionsError`."""
+        data = dict(param)
+        kind = data.pop("type", "image_generation")
+        if kind != "image_generation":
+            raise InvalidOptionsError("type", kind, "'image_generation'")
+        if "input_image_mask" in data:
+            data["mask"] = data.pop("input_image_mask")
+        svg = data.get("svg")
+        if isinstance(svg, Mapping):
+            reasoning = svg.get("reasoning") or {}
+            data["svg"] = {
+                "model": svg.get("model"),
+                "reasoning_effort": reasoning.get("effort") if isinstance(reasoning, Mapping) else reasoning,
+            }
+        return cls(**data)
+
+    def to_tool_param(self) -> dict[str, Any]:
+        """The SDK's ``ImageGeneration`` tool parameter (``tools=[...]`` entry), unset fields omitted."""
+        param: dict[str, Any] = {"type": "image_generation"}
+        for name in _PLAIN_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                param[name] = value
+        if self.mask is not None:
+            param["input_image_mask"] = self.mask.model_dump(exclude_none=True)
+        if self.svg is not None:
+            svg: dict[str, Any] = {}
+            if self.svg.model is not None:
+                svg["model"] = self.svg.model
+            if self.svg.reasoning_effort is not None:
+                svg["reasoning"] = {"effort": self.svg.reasoning_effort}
+            param["svg"] = svg
+        return param
+
+    def merge(self, other: ImageOptions | Mapping[str, Any] | None = None, /, **changes: Any) -> ImageOptions:
+        """A new, re-validated ``ImageOptions`` with the set fields of ``other`` and ``changes`` applied on top.
+
+        ``None`` values in ``changes`` leave a field as it is (they do not unset it).
+        """
+        data = self.model_dump(exclude_none=True)
+        if isinstance(other, ImageOptions):
+            data.update(other.model_dump(exclude_none=True))
+        elif other is not None:
+            data.update({k: v for k, v in other.items() if v is not None})
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return ImageOptions(**data)
+
+
+_PLAIN_FIELDS = tuple(name for name in ImageOptions.model_fields if name not in {"svg", "mask"})
+
+
+def _options_error_from(exc: ValidationError) -> InvalidOptionsError:
+    """Turn pydantic's type error into our error: first problem, with field, value and the expectation."""
+    error = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in error["loc"]) or "options"
+    ctx = error.get("ctx") or {}
+    if error["type"] == "literal_error":
+        allowed = str(ctx.get("expected", "")).replace(" or ", ", ")
+    elif error["type"] == "extra_forbidden":
+        allowed = "the fields " + ", ".join(ImageOptions.model_fields)
+        return InvalidOptionsError(field, error.get("input"), allowed, reason="unknown option")
+    elif "ge" in ctx or "le" in ctx:
+        allowed = _describe_range(str(error["loc"][0]))
+    else:
+        allowed = error["msg"]
+    return InvalidOptionsError(field, error.get("input"), allowed)
+
+
+def _describe_range(field: str) -> str:
+    info = ImageOptions.model_fields.get(field)
+    bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in info.metadata} if info else {}
+    if "Ge" in bounds and "Le" in bounds:
+        return f"an integer from {bounds['Ge']} to {bounds['Le']}"
+    if "Ge" in bounds:
+        return f"an integer of at least {bounds['Ge']}"
+    return "an integer in range"
+
+
+def _check_size_syntax(options: ImageOptions) -> None:
+    if options.size is None:
+        return
+    try:
+        parse_size(options.size)
+    except ValueError:
+        raise InvalidOptionsError("size", options.size, "'auto' or WIDTHxHEIGHT such as '1024x1024'") from None
+
+
+def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
+    """Per-model allowed values, size rules and the cross-field rules. Order: the most basic problem first."""
+    model = caps.name
+    if caps.retired:
+        raise InvalidOptionsError("model", model, "a current GPT Image model", reason=caps.retired)
+
+    for field in ("quality", "background", "output_format", "moderation", "complexity", "input_fidelity"):
+        value = getattr(options, field)
+        allowed = caps.allowed_values(field)
+        if value is None or allowed is None or value in allowed:
+            continue
+        if not allowed:
+            raise InvalidOptionsError(field, value, f"omit {field} for {model}", reason=f"{model} has no {field}")
+        raise InvalidOptionsError(field, value, ", ".join(allowed), reason=f"not supported by {model}")
+
+    if options.size is not None:
+        _check_size(options.size, caps)
+
+    rules = general_rules()
+    fmt = options.effective_output_format
+    if options.background == "transparent" and fmt not in rules.alpha_formats:
+        raise InvalidOptionsError(
+            "background",
+            "transparent",
+            "opaque or auto with " + fmt,
+            reason=f"transparent backgrounds need output_format {' or '.join(rules.alpha_formats)}",
+        )
+    if options.output_compression is not None and fmt not in rules.compression_formats:
+        raise InvalidOptionsError(
+            "output_compression",
+            options.output_compression,
+            f"omit it, or use output_format {' or '.join(rules.compression_formats)}",
+            reason=f"compression applies to {' and '.join(rules.compression_formats)} only, not {fmt}",
+        )
+    if options.partial_images and fmt in ("gif", "svg"):
+        raise InvalidOptionsError(
+            "partial_images",
+            options.partial_images,
+            f"0 with {fmt} output",
+            reason=f"{fmt} output cannot stream partial images",
+        )
+    if options.mask is not None and fmt == "gif":
+        raise InvalidOptionsError("mask", "<mask>", "no mask with gif output", reason="gif output cannot use a mask")
+    for field, (low, high) in (
+        ("frame_count", rules.gif_frame_count),
+        ("frame_duration_ms", rules.gif_frame_duration_ms),
+    ):
+        value = getattr(options, field)
+        if value is None:
+            continue
+        if fmt != "gif":
+            raise InvalidOptionsError(
+                field, value, "omit it, or set output_format='gif'", reason=f"{field} is for gif output"
+            )
+        if not low <= value <= high:
+            raise InvalidOptionsError(field, value, f"an integer from {low} to {high}")
+    if options.svg is not None and fmt != "svg":
+        raise InvalidOptionsError(
+            "svg",
+            options.svg.model_dump(exclude_none=True),
+            "omit it, or set output_format='svg'",
+            reason="svg settings need svg output",
+        )
+
+
+def _check_size(size: str, caps: ModelCapabilities) -> None:
+    if size == "auto":
+        if not caps.auto_size:
+            raise InvalidOptionsError("size", size, caps.describe_sizes(), reason=f"{caps.name} has no automatic size")
+        return
+    if size in caps.sizes:
+        return
+    rule = caps.custom_size
+    if rule is None:
+        raise InvalidOptionsError("size", size, caps.describe_sizes(), reason=f"{caps.name} supports fixed sizes only")
+    width, height = cast("tuple[int, int]", parse_size(size))
+    long_edge, short_edge = max(width, height), min(width, height)
+    problem = None
+    if width % rule.multiple or height % rule.multiple:
+        problem = f"width and height must both be divisible by {rule.multiple}"
+    elif long_edge > rule.max_aspect * short_edge:
+        problem = f"aspect ratio {width}:{height} is outside 1:{rule.max_aspect:g} to {rule.max_aspect:g}:1"
+    elif long_edge > rule.max_long_edge or short_edge > rule.max_short_edge:
+        problem = f"larger than the maximum {rule.max_long_edge}x{rule.max_short_edge}"
+    elif rule.max_pixels is not None and width * height > rule.max_pixels:
+        problem = f"more than {rule.max_pixels} pixels"
+    elif rule.min_pixels is not None and width * height < rule.min_pixels:
+        problem = f"fewer than {rule.min_pixels} pixels"
+    if problem:
+        raise InvalidOptionsError("size", size, caps.describe_sizes(), reason=problem)
