@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "ConfigurationError",
     "GenerationFailedError",
     "ImageGenerationError",
     "ImageNotFoundError",
@@ -173,6 +174,14 @@ class APIError(ImageGenerationError):
         if self.retryable:
             return f"The image service is temporarily unavailable ({self}). Try again later."
         return f"The image service refused the request: {self}"
+
+
+class ConfigurationError(ImageGenerationError):
+    """The tool is not set up to make requests (no API key, conflicting client settings, ...)."""
+
+    @property
+    def agent_message(self) -> str:
+        return f"The image tool is not configured correctly; tell the user: {self}"
 
 
 class StorageError(ImageGenerationError, OSError):

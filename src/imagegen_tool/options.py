@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from .capabilities import ModelCapabilities, capabilities_for, default_image_model, general_rules
-from .errors import InvalidOptionsError
+from .errors import InvalidInputError, InvalidOptionsError
 
 __all__ = [
     "Action",
@@ -31,6 +31,7 @@ __all__ = [
     "Complexity",
     "ImageMask",
     "ImageOptions",
+    "ImageReference",
     "InputFidelity",
     "Moderation",
     "OutputFormat",
@@ -65,8 +66,8 @@ def parse_size(size: str) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
-class ImageMask(BaseModel):
-    """An inpainting mask as the API takes it: an uploaded file id or a (data) URL. Exactly one is set."""
+class ImageReference(BaseModel):
+    """An image as the API takes it: an uploaded file id or a URL (``https://`` or a ``data:`` URL)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,8 +77,18 @@ class ImageMask(BaseModel):
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
         if (self.file_id is None) == (self.image_url is None):
-            raise InvalidOptionsError("mask", self.model_dump(exclude_none=True), "exactly one of file_id or image_url")
+            raise InvalidInputError("an image reference needs exactly one of file_id or image_url")
         return self
+
+    def to_input_image(self) -> dict[str, Any]:
+        """The ``input_image`` content part for the Responses API."""
+        part: dict[str, Any] = {"type": "input_image", "detail": "auto"}
+        part.update(self.model_dump(exclude_none=True))
+        return part
+
+
+class ImageMask(ImageReference):
+    """An inpainting mask as the API takes it (``input_image_mask``): a file id or a (data) URL."""
 
 
 class SvgOptions(BaseModel):
