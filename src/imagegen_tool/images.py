@@ -72,16 +72,16 @@ class ImageRecord(BaseModel):
 
     id: str
     """Handle id: pass it back to the tool to edit this image."""
-    filename: str
-    """The image file's name inside the store."""
+    filename: str = ""
+    """The image file's name inside the store (set by the store)."""
     mime_type: str
     """Detected from the bytes, not taken from the request."""
     format: str
     """``png``, ``webp``, ``jpeg``, ``gif``, ``svg``, or ``bin`` when the bytes are not a known image type."""
     width: int | None = None
     height: int | None = None
-    byte_size: int
-    sha256: str
+    byte_size: int = 0
+    sha256: str = ""
     prompt: str
     revised_prompt: str | None = None
     call_id: str | None = None

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import ImageNotFoundError, InvalidInputError, StorageError
+from .imageinfo import EXTENSIONS
 from .images import GeneratedImage, ImageRecord
 from .options import TRUSTED_CONTEXT
 
@@ -52,7 +53,8 @@ class ImageStore(ABC):
 
     @abstractmethod
     def save(self, data: bytes, record: ImageRecord) -> GeneratedImage:
-        """Store ``data`` under ``record.id`` (or a fresh id if taken) and return the handle."""
+        """Store ``data`` under ``record.id`` (or a fresh id if taken) and return the handle. The store sets
+        ``filename``, ``byte_size`` and ``sha256`` from what it wrote."""
 
     @abstractmethod
     def get(self, image_id: str) -> GeneratedImage:
@@ -97,7 +99,7 @@ class LocalImageStore(ImageStore):
 
     def save(self, data: bytes, record: ImageRecord) -> GeneratedImage:
         self._ensure_root()
-        extension = record.filename.rpartition(".")[2] or "bin"
+        extension = EXTENSIONS.get(record.format, "bin")
         base_id = record.id if is_valid_image_id(record.id) else new_image_id()
         digest = hashlib.sha256(data).hexdigest()
         image_tmp = self._write_temp(data)

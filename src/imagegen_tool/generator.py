@@ -1,0 +1,226 @@
+"""The engine: validated options in, stored image handles out.
+
+:class:`ImageGenerator` merges per-call options over its defaults (validating them before any request),
+hands an :class:`ImageRequest` to its backend, then decodes, identifies and stores every returned image. The
+sync and async paths share everything but the backend call; in the async path decoding and disk writes run in a
+worker thread so a large image never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from openai import AsyncOpenAI, OpenAI
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .backends import ImageBackend, ResponsesBackend
+from .errors import (
+    ConfigurationError,
+    GenerationFailedError,
+    InvalidInputError,
+    ModerationBlockedError,
+    NoImageReturnedError,
+)
+from .imageinfo import inspect_image
+from .images import GeneratedImage, ImageRecord, Usage
+from .options import ImageOptions
+from .parse import CallFailure, ParsedResponse
+from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
+from .store import ImageStore, LocalImageStore, new_image_id
+
+__all__ = ["DEFAULT_STORE_DIR", "GenerationResult", "ImageGenerator"]
+
+logger = logging.getLogger(__name__)
+
+#: Where images go when no store is configured: ``$IMAGEGEN_STORE_DIR``, else ``./generated-images``.
+DEFAULT_STORE_DIR = "generated-images"
+
+
+class GenerationResult(BaseModel):
+    """The outcome of one call: the stored images, plus what the API said about the call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    images: tuple[GeneratedImage, ...]
+    response_id: str | None = None
+    usage: Usage | None = None
+    output_text: str = ""
+    """Any text the model added besides the image (usually empty)."""
+    failures: tuple[CallFailure, ...] = ()
+    """Image calls of the same response that produced no image (when at least one other did)."""
+
+    @property
+    def image(self) -> GeneratedImage:
+        """The first (usually only) image."""
+        return self.images[0]
+
+
+class ImageGenerator:
+    """Generate and edit images with OpenAI GPT Image models; results are stored and returned as handles.
+
+    Example::
+
+        generator = ImageGenerator(store="images/", options=ImageOptions(quality="low"))
+        result = generator.generate("a watercolor fox", size="1536x1024")
+        print(result.image.path, result.image.revised_prompt)
+
+    Args:
+        store: an :class:`ImageStore` or a directory for a :class:`LocalImageStore`.
+        options: defaults for every call; per-call options override them field by field.
+        backend: a ready backend; otherwise a :class:`ResponsesBackend` is made from the client arguments.
+        client, async_client, api_key, base_url: passed to the :class:`ResponsesBackend`.
+        text_model: the Responses model that drives the image tool.
+        store_responses: keep responses on OpenAI's side (``store=True``) so edits can continue from them.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: ImageStore | str | os.PathLike[str] | None = None,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        backend: ImageBackend | None = None,
+        client: OpenAI | None = None,
+        async_client: AsyncOpenAI | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        text_model: str = DEFAULT_TEXT_MODEL,
+        instructions: str | None = DEFAULT_INSTRUCTIONS,
+        store_responses: bool = True,
+    ) -> None:
+        if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
+            raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
+        self.store: ImageStore = store if isinstance(store, ImageStore) else LocalImageStore(_store_dir(store))
+        self.options = options if isinstance(options, ImageOptions) else ImageOptions(**(options or {}))
+        self.backend: ImageBackend = backend or ResponsesBackend(
+            client=client,
+            async_client=async_client,
+            api_key=api_key,
+            base_url=base_url,
+            text_model=text_model,
+            instructions=instructions,
+            store=store_responses,
+        )
+
+    def __repr__(self) -> str:
+        return f"ImageGenerator(store={self.store!r}, backend={self.backend!r})"
+
+    # -- public API ---------------------------------------------------------------------------------------
+
+    def generate(
+        self, prompt: str, *, options: ImageOptions | Mapping[str, Any] | None = None, **option_overrides: Any
+    ) -> GenerationResult:
+        """Generate an image from ``prompt``. Options: ``options=`` and/or keyword overrides (``size=...``)."""
+        return self.run(self.request(prompt, options=options, **option_overrides))
+
+    async def agenerate(
+        self, prompt: str, *, options: ImageOptions | Mapping[str, Any] | None = None, **option_overrides: Any
+    ) -> GenerationResult:
+        """Async :meth:`generate`."""
+        return await self.arun(self.request(prompt, options=options, **option_overrides))
+
+    def request(
+        self,
+        prompt: str,
+        *,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        **option_overrides: Any,
+    ) -> ImageRequest:
+        """The validated request for ``prompt``: defaults, then ``options``, then keyword overrides."""
+        merged = self.options.merge(options, **option_overrides)
+        try:
+            return ImageRequest(prompt=prompt, options=merged)
+        except ValidationError as exc:
+            raise InvalidInputError(_prompt_problem(exc)) from None
+
+    def run(self, request: ImageRequest) -> GenerationResult:
+        """Send a prepared request and store its images."""
+        parsed = self.backend.run(request)
+        return self._store_results(parsed, request)
+
+    async def arun(self, request: ImageRequest) -> GenerationResult:
+        parsed = await self.backend.arun(request)
+        return await asyncio.to_thread(self._store_results, parsed, request)
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _store_results(self, parsed: ParsedResponse, request: ImageRequest) -> GenerationResult:
+        if not parsed.images:
+            raise _failure_error(parsed)
+        for failure in parsed.failures:
+            logger.warning(
+                "image call %s of response %s failed: %s", failure.call_id, parsed.response_id, failure.message
+            )
+        stored = []
+        for image in parsed.images:
+            data = image.decode(parsed.response_id)
+            info = inspect_image(data)
+            record = ImageRecord(
+                id=image.call_id or new_image_id(),
+                mime_type=info.mime_type,
+                format=info.format,
+                width=info.width,
+                height=info.height,
+                prompt=request.prompt,
+                revised_prompt=image.revised_prompt,
+                call_id=image.call_id,
+                response_id=parsed.response_id,
+                model=request.options.effective_model,
+                text_model=parsed.text_model,
+                options=request.options,
+                reported=image.reported,
+                usage=parsed.usage,
+                input_ids=request.input_ids,
+                backend=self.backend.name,
+            )
+            stored.append(self.store.save(data, record))
+        return GenerationResult(
+            images=tuple(stored),
+            response_id=parsed.response_id,
+            usage=parsed.usage,
+            output_text=parsed.output_text,
+            failures=parsed.failures,
+        )
+
+
+def _store_dir(store: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
+    if store is not None:
+        return store
+    return os.environ.get("IMAGEGEN_STORE_DIR") or DEFAULT_STORE_DIR
+
+
+def _failure_error(parsed: ParsedResponse) -> GenerationFailedError | ModerationBlockedError:
+    for failure in parsed.failures:
+        if failure.is_moderation:
+            return ModerationBlockedError(
+                failure.message,
+                categories=failure.categories,
+                stage=failure.stage,
+                response_id=parsed.response_id,
+                call_id=failure.call_id,
+            )
+    if parsed.failures:
+        failure = parsed.failures[0]
+        return GenerationFailedError(
+            f"image generation failed ({failure.status}): {failure.message}",
+            code=failure.code,
+            response_id=parsed.response_id,
+            call_id=failure.call_id,
+        )
+    said = f"; the model said: {parsed.output_text[:300]!r}" if parsed.output_text else ""
+    detail = f" ({parsed.error_message})" if parsed.error_message else ""
+    return NoImageReturnedError(
+        f"the response (status {parsed.status}{detail}) contains no image{said}",
+        response_id=parsed.response_id,
+        output_text=parsed.output_text,
+    )
+
+
+def _prompt_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    if error["loc"] and error["loc"][0] == "prompt":
+        return f"the prompt must be 1 to 32000 characters: {error['msg']}"
+    return str(error["msg"])
