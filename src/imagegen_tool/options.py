@@ -146,6 +146,8 @@ class ImageOptions(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _validate(cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
+        if isinstance(data, cls):  # already validated when it was made (frozen since)
+            return data
         try:
             options = handler(data)
         except ValidationError as exc:
