@@ -8,6 +8,8 @@ exceptions are translated here, once, into :mod:`imagegen_tool.errors` types.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -16,9 +18,18 @@ import openai
 from openai import AsyncOpenAI, OpenAI
 
 from .errors import APIError, ConfigurationError, ImageGenerationError, ModerationBlockedError
+from .inputs import InputImage
+from .options import ImageMask, ImageReference
 from .parse import ParsedResponse, parse_response
 from .redact import redact, redact_payload
-from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest, build_responses_request
+from .request import (
+    DEFAULT_INSTRUCTIONS,
+    DEFAULT_TEXT_MODEL,
+    ImageRequest,
+    WireInputs,
+    build_responses_request,
+    split_continuation,
+)
 
 __all__ = ["ImageBackend", "ResponsesBackend", "translate_openai_error"]
 
@@ -45,8 +56,17 @@ class ResponsesBackend:
 
     Pass your own ``client`` / ``async_client`` (e.g. Azure OpenAI, custom retries), or ``api_key`` /
     ``base_url`` / ``client_options`` for clients made on first use. Without an ``api_key`` the SDK reads
-    ``OPENAI_API_KEY``. ``store=True`` keeps responses on OpenAI's side so later edits can continue from them
-    (``previous_response_id``) instead of re-sending images.
+    ``OPENAI_API_KEY``.
+
+    How input images travel, in order of preference:
+
+    1. A leading run of handles whose responses were stored (``store=True``, the default) is referred to, not
+       sent: ``previous_response_id`` for the first, ``item_reference`` for the others. If the API rejects the
+       continuation (expired or unknown response), the call is made once more with the images sent.
+    2. Images up to ``inline_max_bytes`` (default 0: never) go inline as ``data:`` URLs.
+    3. Other bytes are uploaded once through the Files API (purpose ``vision``) and sent by file id; uploads
+       are cached by content hash for the life of the backend.
+    4. URLs and file ids given by the caller are passed through unchanged.
     """
 
     name = "responses"
@@ -63,6 +83,7 @@ class ResponsesBackend:
         store: bool = True,
         client_options: Mapping[str, Any] | None = None,
         extra_request: Mapping[str, Any] | None = None,
+        inline_max_bytes: int = 0,
     ) -> None:
         self._client = client
         self._async_client = async_client
@@ -75,6 +96,9 @@ class ResponsesBackend:
         self.instructions = instructions
         self.store = store
         self.extra_request = dict(extra_request or {})
+        self.inline_max_bytes = inline_max_bytes
+        # sha256 of uploaded bytes -> file id: the same image is uploaded once per backend (and so per client).
+        self._uploaded: dict[str, str] = {}
 
     def __repr__(self) -> str:  # never shows the key
         return f"ResponsesBackend(text_model={self.text_model!r}, store={self.store})"
@@ -91,10 +115,11 @@ class ResponsesBackend:
             self._async_client = _make_client(AsyncOpenAI, self._client_kwargs)
         return self._async_client
 
-    def build(self, request: ImageRequest, *, stream: bool = False) -> dict[str, Any]:
-        """The ``responses.create`` keyword arguments for ``request``."""
+    def build(self, request: ImageRequest, wire: WireInputs | None = None, *, stream: bool = False) -> dict[str, Any]:
+        """The ``responses.create`` keyword arguments for ``request`` (inputs already planned in ``wire``)."""
         return build_responses_request(
             request,
+            wire,
             text_model=self.text_model,
             instructions=self.instructions,
             store=self.store,
@@ -103,22 +128,116 @@ class ResponsesBackend:
         )
 
     def run(self, request: ImageRequest) -> ParsedResponse:
-        kwargs = self.build(request)
-        _log_request(kwargs)
-        try:
-            response = self.client.responses.create(**kwargs)
-        except openai.OpenAIError as exc:
-            raise translate_openai_error(exc) from exc
-        return parse_response(response)
+        continuation = self.store
+        while True:
+            for item in self._pending_uploads(request, continuation):
+                self._uploaded[item.sha256 or ""] = self._upload(item)
+            wire = self._plan(request, continuation)
+            kwargs = self.build(request, wire)
+            _log_request(kwargs)
+            try:
+                response = self.client.responses.create(**kwargs)
+            except openai.OpenAIError as exc:
+                error = translate_openai_error(exc)
+                if continuation and _continued_from_handles(request, wire) and _continuation_rejected(error):
+                    logger.info("continuation rejected (%s); sending the input images instead", error)
+                    continuation = False
+                    continue
+                raise error from exc
+            return parse_response(response)
 
     async def arun(self, request: ImageRequest) -> ParsedResponse:
-        kwargs = self.build(request)
-        _log_request(kwargs)
+        continuation = self.store
+        while True:
+            pending = self._pending_uploads(request, continuation)
+            file_ids = await asyncio.gather(*(self._aupload(item) for item in pending))
+            self._uploaded.update({item.sha256 or "": file_id for item, file_id in zip(pending, file_ids, strict=True)})
+            wire = self._plan(request, continuation)
+            kwargs = self.build(request, wire)
+            _log_request(kwargs)
+            try:
+                response = await self.async_client.responses.create(**kwargs)
+            except openai.OpenAIError as exc:
+                error = translate_openai_error(exc)
+                if continuation and _continued_from_handles(request, wire) and _continuation_rejected(error):
+                    logger.info("continuation rejected (%s); sending the input images instead", error)
+                    continuation = False
+                    continue
+                raise error from exc
+            return parse_response(response)
+
+    # -- inputs -------------------------------------------------------------------------------------------
+
+    def _to_send(self, request: ImageRequest, continuation: bool) -> tuple[InputImage, ...]:
+        _, _, rest = split_continuation(request, allowed=continuation)
+        return rest + ((request.mask,) if request.mask is not None else ())
+
+    def _pending_uploads(self, request: ImageRequest, continuation: bool) -> list[InputImage]:
+        """Inputs whose bytes must go through the Files API first (not inlined, not uploaded before)."""
+        pending: dict[str, InputImage] = {}
+        for item in self._to_send(request, continuation):
+            if item.data is None or self._inline(item) or item.sha256 in self._uploaded:
+                continue
+            pending.setdefault(item.sha256 or "", item)
+        return list(pending.values())
+
+    def _plan(self, request: ImageRequest, continuation: bool) -> WireInputs:
+        previous, item_ids, rest = split_continuation(request, allowed=continuation)
+        mask = None
+        if request.mask is not None:
+            mask = ImageMask(**self._reference(request.mask).model_dump())
+        return WireInputs(
+            previous_response_id=previous,
+            item_ids=item_ids,
+            images=tuple(self._reference(item) for item in rest),
+            mask=mask,
+        )
+
+    def _inline(self, item: InputImage) -> bool:
+        return item.data is not None and len(item.data) <= self.inline_max_bytes
+
+    def _reference(self, item: InputImage) -> ImageReference:
+        if item.reference is not None:
+            return item.reference
+        if item.data is not None and self._inline(item):
+            encoded = base64.b64encode(item.data).decode("ascii")
+            return ImageReference(image_url=f"data:{item.mime_type};base64,{encoded}")
+        return ImageReference(file_id=self._uploaded[item.sha256 or ""])
+
+    def _upload_args(self, item: InputImage) -> dict[str, Any]:
+        extension = (item.mime_type or "image/png").rpartition("/")[2]
+        return {
+            "file": (f"input-{(item.sha256 or '')[:16]}.{extension}", item.data, item.mime_type),
+            "purpose": "vision",
+        }
+
+    def _upload(self, item: InputImage) -> str:
         try:
-            response = await self.async_client.responses.create(**kwargs)
+            uploaded = self.client.files.create(**self._upload_args(item))
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc) from exc
-        return parse_response(response)
+        logger.debug("uploaded %s as %s", item, uploaded.id)
+        return uploaded.id
+
+    async def _aupload(self, item: InputImage) -> str:
+        try:
+            uploaded = await self.async_client.files.create(**self._upload_args(item))
+        except openai.OpenAIError as exc:
+            raise translate_openai_error(exc) from exc
+        logger.debug("uploaded %s as %s", item, uploaded.id)
+        return uploaded.id
+
+
+def _continued_from_handles(request: ImageRequest, wire: WireInputs) -> bool:
+    return bool(wire.item_ids) or wire.previous_response_id != request.previous_response_id
+
+
+def _continuation_rejected(error: ImageGenerationError) -> bool:
+    """An expired, unknown or unstored earlier response or item: the images must be sent again."""
+    if not isinstance(error, APIError) or error.status_code not in (400, 404):
+        return False
+    text = f"{error.code or ''} {error.param or ''} {error}".lower()
+    return "previous_response" in text or "not_found" in text or "not found" in text
 
 
 def _make_client(factory: type[ClientT], kwargs: dict[str, Any]) -> ClientT:

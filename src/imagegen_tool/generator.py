@@ -9,9 +9,10 @@ worker thread so a large image never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAI
@@ -27,6 +28,7 @@ from .errors import (
 )
 from .imageinfo import inspect_image
 from .images import GeneratedImage, ImageRecord, Usage
+from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputResolver, check_mask
 from .options import ImageOptions
 from .parse import CallFailure, ParsedResponse
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
@@ -75,6 +77,10 @@ class ImageGenerator:
         client, async_client, api_key, base_url: passed to the :class:`ResponsesBackend`.
         text_model: the Responses model that drives the image tool.
         store_responses: keep responses on OpenAI's side (``store=True``) so edits can continue from them.
+        input_roots: directories (besides the store) from which local input images may be read; any other
+            path is refused, symlinks followed.
+        max_input_bytes: size limit of an input image.
+        allow_input_urls: whether ``http(s)`` image URLs may be passed through to the API (never fetched here).
     """
 
     def __init__(
@@ -90,10 +96,16 @@ class ImageGenerator:
         text_model: str = DEFAULT_TEXT_MODEL,
         instructions: str | None = DEFAULT_INSTRUCTIONS,
         store_responses: bool = True,
+        input_roots: Sequence[str | os.PathLike[str]] = (),
+        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+        allow_input_urls: bool = True,
     ) -> None:
         if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
             raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
         self.store: ImageStore = store if isinstance(store, ImageStore) else LocalImageStore(_store_dir(store))
+        self.inputs = InputResolver(
+            self.store, input_roots=input_roots, max_bytes=max_input_bytes, allow_urls=allow_input_urls
+        )
         self.options = options if isinstance(options, ImageOptions) else ImageOptions(**(options or {}))
         self.backend: ImageBackend = backend or ResponsesBackend(
             client=client,
@@ -111,28 +123,99 @@ class ImageGenerator:
     # -- public API ---------------------------------------------------------------------------------------
 
     def generate(
-        self, prompt: str, *, options: ImageOptions | Mapping[str, Any] | None = None, **option_overrides: Any
+        self,
+        prompt: str,
+        *,
+        images: ImageInput | Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
+        session: str | None = None,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        **option_overrides: Any,
     ) -> GenerationResult:
-        """Generate an image from ``prompt``. Options: ``options=`` and/or keyword overrides (``size=...``)."""
-        return self.run(self.request(prompt, options=options, **option_overrides))
+        """Generate an image from ``prompt``, or edit ``images`` (handles, ids, paths, URLs, bytes; the first is
+        the one to edit) with an optional ``mask``. With a ``session`` key and no ``images``, the latest image
+        of that session is the input (unless ``action="generate"``). Options: ``options=`` and/or keyword
+        overrides such as ``size="1536x1024"``."""
+        request = self.request(prompt, images=images, mask=mask, session=session, options=options, **option_overrides)
+        return self._remember(session, self.run(request))
 
     async def agenerate(
-        self, prompt: str, *, options: ImageOptions | Mapping[str, Any] | None = None, **option_overrides: Any
+        self,
+        prompt: str,
+        *,
+        images: ImageInput | Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
+        session: str | None = None,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        **option_overrides: Any,
     ) -> GenerationResult:
-        """Async :meth:`generate`."""
-        return await self.arun(self.request(prompt, options=options, **option_overrides))
+        """Async :meth:`generate`; reading inputs, decoding and storing run in worker threads."""
+        request = await asyncio.to_thread(
+            functools.partial(
+                self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
+            )
+        )
+        result = await self.arun(request)
+        return await asyncio.to_thread(self._remember, session, result)
+
+    def edit(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        mask: ImageInput | None = None,
+        session: str | None = None,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        **option_overrides: Any,
+    ) -> GenerationResult:
+        """Edit ``images`` (one input or a list; the first is edited) as ``prompt`` says: ``action="edit"``."""
+        option_overrides.setdefault("action", "edit")
+        return self.generate(prompt, images=images, mask=mask, session=session, options=options, **option_overrides)
+
+    async def aedit(
+        self,
+        prompt: str,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        mask: ImageInput | None = None,
+        session: str | None = None,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        **option_overrides: Any,
+    ) -> GenerationResult:
+        """Async :meth:`edit`."""
+        option_overrides.setdefault("action", "edit")
+        return await self.agenerate(
+            prompt, images=images, mask=mask, session=session, options=options, **option_overrides
+        )
 
     def request(
         self,
         prompt: str,
         *,
+        images: ImageInput | Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
+        session: str | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
         **option_overrides: Any,
     ) -> ImageRequest:
-        """The validated request for ``prompt``: defaults, then ``options``, then keyword overrides."""
+        """The validated request: options merged (defaults, ``options``, overrides) and inputs resolved and
+        checked. Nothing is sent; every problem found here raises before any request."""
         merged = self.options.merge(options, **option_overrides)
+        images = _as_list(images)
+        if not images and session is not None and merged.action != "generate":
+            latest = self.store.latest(session)
+            images = [latest] if latest else []
+        inputs = self.inputs.resolve_all(images)
+        resolved_mask = None
+        if mask is not None:
+            if not inputs:
+                raise InvalidInputError("a mask needs an image to edit: pass the image in images as well")
+            if merged.mask is not None:
+                raise InvalidInputError("pass the mask either as mask=... or in the options, not both")
+            resolved_mask = self.inputs.resolve(mask)
+            check_mask(resolved_mask, inputs[0])
         try:
-            return ImageRequest(prompt=prompt, options=merged)
+            return ImageRequest(prompt=prompt, options=merged, inputs=inputs, mask=resolved_mask)
         except ValidationError as exc:
             raise InvalidInputError(_prompt_problem(exc)) from None
 
@@ -146,6 +229,11 @@ class ImageGenerator:
         return await asyncio.to_thread(self._store_results, parsed, request)
 
     # -- internals ----------------------------------------------------------------------------------------
+
+    def _remember(self, session: str | None, result: GenerationResult) -> GenerationResult:
+        if session is not None:
+            self.store.set_latest(session, result.images[-1].id)
+        return result
 
     def _store_results(self, parsed: ParsedResponse, request: ImageRequest) -> GenerationResult:
         if not parsed.images:
@@ -168,6 +256,7 @@ class ImageGenerator:
                 revised_prompt=image.revised_prompt,
                 call_id=image.call_id,
                 response_id=parsed.response_id,
+                response_stored=bool(getattr(self.backend, "store", False)),
                 model=request.options.effective_model,
                 text_model=parsed.text_model,
                 options=request.options,
@@ -184,6 +273,12 @@ class ImageGenerator:
             output_text=parsed.output_text,
             failures=parsed.failures,
         )
+
+
+def _as_list(images: ImageInput | Sequence[ImageInput]) -> Sequence[ImageInput]:
+    if isinstance(images, str | bytes | os.PathLike | GeneratedImage):
+        return [images]
+    return images
 
 
 def _store_dir(store: str | os.PathLike[str] | None) -> str | os.PathLike[str]:

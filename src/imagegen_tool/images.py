@@ -88,6 +88,8 @@ class ImageRecord(BaseModel):
     """The ``image_generation_call`` item id (``ig_...``)."""
     response_id: str | None = None
     """The Responses API response id, for ``previous_response_id`` continuation."""
+    response_stored: bool = False
+    """Whether that response was stored (``store=True``), so later edits may continue from it."""
     model: str | None = None
     """The image model requested (``None``: the API default)."""
     text_model: str | None = None

@@ -10,14 +10,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .options import ImageOptions, ImageReference
+from .inputs import InputImage
+from .options import ImageMask, ImageOptions, ImageReference
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",
     "DEFAULT_TEXT_MODEL",
-    "ImageReference",
     "ImageRequest",
+    "WireInputs",
     "build_responses_request",
+    "split_continuation",
 ]
 
 #: The text model that drives the hosted tool. A current (not deprecated, per the SDK's ``ChatModel``
@@ -33,24 +35,68 @@ MAX_PROMPT_CHARS = 32_000
 
 
 class ImageRequest(BaseModel):
-    """One image generation or edit, resolved down to what goes on the wire. The backend seam's input."""
+    """One image generation or edit with its inputs resolved and checked. The backend seam's input: each
+    backend decides how the inputs travel (continuation, upload, inline)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     options: ImageOptions = Field(default_factory=ImageOptions)
-    input_images: tuple[ImageReference, ...] = ()
-    """Images sent with the prompt, in order (first = the one to edit)."""
+    inputs: tuple[InputImage, ...] = ()
+    """Input images in order: the first is the one to edit."""
+    mask: InputImage | None = None
+    """Inpainting mask for the first input (alpha = where to edit)."""
     previous_response_id: str | None = None
-    """Continue from a stored response: its images are in context without being re-sent."""
-    image_call_ids: tuple[str, ...] = ()
-    """Earlier ``image_generation_call`` items to reference (``item_reference``) when responses are stored."""
-    input_ids: tuple[str, ...] = ()
-    """Handle ids of the input images, recorded on the results (lineage)."""
+    """Continue explicitly from this stored response (e.g. an agent already on the Responses API)."""
+
+    @property
+    def input_ids(self) -> tuple[str, ...]:
+        """Handle ids of the inputs that came from the store (lineage for the results)."""
+        return tuple(item.handle.id for item in self.inputs if item.handle is not None)
+
+
+class WireInputs(BaseModel):
+    """How a request's inputs travel on the Responses API."""
+
+    model_config = ConfigDict(frozen=True)
+
+    previous_response_id: str | None = None
+    item_ids: tuple[str, ...] = ()
+    """``image_generation_call`` ids sent as ``item_reference`` items."""
+    images: tuple[ImageReference, ...] = ()
+    """Images sent as ``input_image`` parts (file ids or URLs), in order, after any referenced ones."""
+    mask: ImageMask | None = None
+
+
+def split_continuation(
+    request: ImageRequest, *, allowed: bool
+) -> tuple[str | None, tuple[str, ...], tuple[InputImage, ...]]:
+    """Which inputs can be referred to instead of sent: the leading run of handles whose responses were stored.
+
+    The first continues through ``previous_response_id`` (the model also sees what was asked before); the
+    others become ``item_reference`` items. Only a leading run qualifies, so the order of images is kept.
+    Returns ``(previous_response_id, item_ids, inputs_to_send)``.
+    """
+    previous = request.previous_response_id
+    if not allowed:
+        return previous, (), request.inputs
+    leading = []
+    for item in request.inputs:
+        handle = item.handle
+        if handle is None or not (handle.response_stored and handle.response_id and handle.call_id):
+            break
+        leading.append(handle)
+    if not leading:
+        return previous, (), request.inputs
+    if previous is None:
+        previous = leading[0].response_id
+    item_ids = tuple(h.call_id for h in leading if h.response_id != previous and h.call_id)
+    return previous, item_ids, request.inputs[len(leading) :]
 
 
 def build_responses_request(
     request: ImageRequest,
+    wire: WireInputs | None = None,
     *,
     text_model: str = DEFAULT_TEXT_MODEL,
     instructions: str | None = DEFAULT_INSTRUCTIONS,
@@ -59,17 +105,21 @@ def build_responses_request(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments for ``client.responses.create``."""
+    wire = wire or WireInputs(previous_response_id=request.previous_response_id)
+    tool = request.options.to_tool_param()
+    if wire.mask is not None and "input_image_mask" not in tool:
+        tool["input_image_mask"] = wire.mask.model_dump(exclude_none=True)
     kwargs: dict[str, Any] = {
         "model": text_model,
-        "input": _input_items(request),
-        "tools": [request.options.to_tool_param()],
+        "input": _input_items(request.prompt, wire),
+        "tools": [tool],
         "tool_choice": {"type": "image_generation"},
         "store": store,
     }
     if instructions:
         kwargs["instructions"] = instructions
-    if request.previous_response_id:
-        kwargs["previous_response_id"] = request.previous_response_id
+    if wire.previous_response_id:
+        kwargs["previous_response_id"] = wire.previous_response_id
     if stream:
         kwargs["stream"] = True
     if extra:
@@ -77,11 +127,11 @@ def build_responses_request(
     return kwargs
 
 
-def _input_items(request: ImageRequest) -> str | list[dict[str, Any]]:
-    if not request.input_images and not request.image_call_ids:
-        return request.prompt
-    items: list[dict[str, Any]] = [{"type": "item_reference", "id": call_id} for call_id in request.image_call_ids]
-    content: list[dict[str, Any]] = [{"type": "input_text", "text": request.prompt}]
-    content.extend(image.to_input_image() for image in request.input_images)
+def _input_items(prompt: str, wire: WireInputs) -> str | list[dict[str, Any]]:
+    if not wire.images and not wire.item_ids:
+        return prompt
+    items: list[dict[str, Any]] = [{"type": "item_reference", "id": call_id} for call_id in wire.item_ids]
+    content: list[dict[str, Any]] = [{"type": "input_text", "text": prompt}]
+    content.extend(image.to_input_image() for image in wire.images)
     items.append({"role": "user", "content": content})
     return items

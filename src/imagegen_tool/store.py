@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _RECORD_SUFFIX = ".json"
+_SESSIONS_DIR = ".sessions"
 
 
 def is_valid_image_id(image_id: str) -> bool:
@@ -67,6 +68,14 @@ class ImageStore(ABC):
     @abstractmethod
     def delete(self, image_id: str) -> None:
         """Remove the image and its record; unknown ids are ignored."""
+
+    @abstractmethod
+    def set_latest(self, session: str, image_id: str) -> None:
+        """Remember ``image_id`` as the latest image of a conversation (e.g. a LangGraph thread id)."""
+
+    @abstractmethod
+    def latest(self, session: str) -> str | None:
+        """The latest image id of a conversation, if any."""
 
     async def asave(self, data: bytes, record: ImageRecord) -> GeneratedImage:
         return await asyncio.to_thread(self.save, data, record)
@@ -157,6 +166,29 @@ class LocalImageStore(ImageStore):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def set_latest(self, session: str, image_id: str) -> None:
+        self._checked(image_id)
+        directory = self.root / _SESSIONS_DIR
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {directory}: {exc}") from exc
+        temp = self._write_temp(image_id.encode())
+        try:
+            os.replace(temp, self._session_path(session))
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise StorageError(f"cannot record the latest image of a session: {exc}") from exc
+
+    def latest(self, session: str) -> str | None:
+        try:
+            image_id = self._session_path(session).read_text("ascii").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the latest image of a session: {exc}") from exc
+        return image_id if is_valid_image_id(image_id) else None
+
     def contains_path(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` resolves (symlinks followed) to a file inside this store."""
         return Path(path).resolve().is_relative_to(self.root)
@@ -170,6 +202,10 @@ class LocalImageStore(ImageStore):
                 "as returned by an earlier image tool call"
             )
         return image_id
+
+    def _session_path(self, session: str) -> Path:
+        # Session keys come from frameworks (thread ids) and may hold any character: hash them into a name.
+        return self.root / _SESSIONS_DIR / hashlib.sha256(session.encode()).hexdigest()[:40]
 
     def _record_path(self, image_id: str) -> Path:
         return self.root / f"{image_id}{_RECORD_SUFFIX}"
