@@ -21,11 +21,20 @@ from .errors import (
     NoImageReturnedError,
     StorageError,
 )
-from .generator import GenerationResult, ImageGenerator
-from .images import GeneratedImage, ImageRecord, ImageTokenUsage, ReportedSettings, TokenUsage, Usage
+from .generator import ImageGenerator
+from .images import GeneratedImage, ImageRecord, ImageTokenUsage, PartialImage, ReportedSettings, TokenUsage, Usage
+from .inputs import ImageInput, InputImage
 from .options import ImageMask, ImageOptions, ImageReference, SvgOptions
 from .request import DEFAULT_TEXT_MODEL, ImageRequest
+from .results import GenerationResult
 from .store import ImageStore, LocalImageStore
+from .streaming import (
+    GenerationCompleted,
+    PartialImageEvent,
+    ProgressEvent,
+    StreamEvent,
+    StreamInterruptedError,
+)
 
 __version__ = "0.1.0"
 
@@ -34,11 +43,13 @@ __all__ = [
     "APIError",
     "ConfigurationError",
     "GeneratedImage",
+    "GenerationCompleted",
     "GenerationFailedError",
     "GenerationResult",
     "ImageBackend",
     "ImageGenerationError",
     "ImageGenerator",
+    "ImageInput",
     "ImageMask",
     "ImageNotFoundError",
     "ImageOptions",
@@ -47,15 +58,21 @@ __all__ = [
     "ImageRequest",
     "ImageStore",
     "ImageTokenUsage",
+    "InputImage",
     "InvalidInputError",
     "InvalidOptionsError",
     "LocalImageStore",
     "ModelCapabilities",
     "ModerationBlockedError",
     "NoImageReturnedError",
+    "PartialImage",
+    "PartialImageEvent",
+    "ProgressEvent",
     "ReportedSettings",
     "ResponsesBackend",
     "StorageError",
+    "StreamEvent",
+    "StreamInterruptedError",
     "SvgOptions",
     "TokenUsage",
     "Usage",

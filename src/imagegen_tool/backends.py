@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import httpx
 import openai
 from openai import AsyncOpenAI, OpenAI
+from openai.types import FileObject
 
 from .errors import APIError, ConfigurationError, ImageGenerationError, ModerationBlockedError
 from .inputs import InputImage
@@ -30,6 +32,7 @@ from .request import (
     build_responses_request,
     split_continuation,
 )
+from .streaming import BackendEvent, ResponseStreamAccumulator, StreamOutcome
 
 __all__ = ["ImageBackend", "ResponsesBackend", "translate_openai_error"]
 
@@ -49,6 +52,10 @@ class ImageBackend(Protocol):
     def run(self, request: ImageRequest) -> ParsedResponse: ...
 
     async def arun(self, request: ImageRequest) -> ParsedResponse: ...
+
+    def stream(self, request: ImageRequest) -> Iterator[BackendEvent]: ...
+
+    def astream(self, request: ImageRequest) -> AsyncIterator[BackendEvent]: ...
 
 
 class ResponsesBackend:
@@ -128,43 +135,77 @@ class ResponsesBackend:
         )
 
     def run(self, request: ImageRequest) -> ParsedResponse:
+        return parse_response(self._create(request, stream=False))
+
+    async def arun(self, request: ImageRequest) -> ParsedResponse:
+        return parse_response(await self._acreate(request, stream=False))
+
+    def stream(self, request: ImageRequest) -> Iterator[BackendEvent]:
+        """Stream the call: progress and partial images as they come, then the :class:`StreamOutcome`."""
+        accumulator = ResponseStreamAccumulator()
+        interrupted: BaseException | None = None
+        stream = self._create(request, stream=True)
+        try:
+            for event in stream:
+                yield from accumulator.feed(event)
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            interrupted = exc
+        finally:
+            stream.close()
+        yield StreamOutcome(parsed=accumulator.finish(interrupted))
+
+    async def astream(self, request: ImageRequest) -> AsyncIterator[BackendEvent]:
+        accumulator = ResponseStreamAccumulator()
+        interrupted: BaseException | None = None
+        stream = await self._acreate(request, stream=True)
+        try:
+            async for event in stream:
+                for item in accumulator.feed(event):
+                    yield item
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            interrupted = exc
+        finally:
+            await stream.close()
+        yield StreamOutcome(parsed=accumulator.finish(interrupted))
+
+    def _create(self, request: ImageRequest, *, stream: bool) -> Any:
+        """``responses.create`` with inputs uploaded as needed, retried once without continuation if the API
+        rejects it. Returns a ``Response``, or a ``Stream`` when ``stream``."""
         continuation = self.store
         while True:
             for item in self._pending_uploads(request, continuation):
                 self._uploaded[item.sha256 or ""] = self._upload(item)
             wire = self._plan(request, continuation)
-            kwargs = self.build(request, wire)
+            kwargs = self.build(request, wire, stream=stream)
             _log_request(kwargs)
             try:
-                response = self.client.responses.create(**kwargs)
+                return self.client.responses.create(**kwargs)
             except openai.OpenAIError as exc:
-                error = translate_openai_error(exc)
-                if continuation and _continued_from_handles(request, wire) and _continuation_rejected(error):
-                    logger.info("continuation rejected (%s); sending the input images instead", error)
-                    continuation = False
-                    continue
-                raise error from exc
-            return parse_response(response)
+                continuation = self._retry_without_continuation(exc, request, wire, continuation)
 
-    async def arun(self, request: ImageRequest) -> ParsedResponse:
+    async def _acreate(self, request: ImageRequest, *, stream: bool) -> Any:
         continuation = self.store
         while True:
             pending = self._pending_uploads(request, continuation)
             file_ids = await asyncio.gather(*(self._aupload(item) for item in pending))
             self._uploaded.update({item.sha256 or "": file_id for item, file_id in zip(pending, file_ids, strict=True)})
             wire = self._plan(request, continuation)
-            kwargs = self.build(request, wire)
+            kwargs = self.build(request, wire, stream=stream)
             _log_request(kwargs)
             try:
-                response = await self.async_client.responses.create(**kwargs)
+                return await self.async_client.responses.create(**kwargs)
             except openai.OpenAIError as exc:
-                error = translate_openai_error(exc)
-                if continuation and _continued_from_handles(request, wire) and _continuation_rejected(error):
-                    logger.info("continuation rejected (%s); sending the input images instead", error)
-                    continuation = False
-                    continue
-                raise error from exc
-            return parse_response(response)
+                continuation = self._retry_without_continuation(exc, request, wire, continuation)
+
+    def _retry_without_continuation(
+        self, exc: openai.OpenAIError, request: ImageRequest, wire: WireInputs, continuation: bool
+    ) -> bool:
+        """Return ``False`` (retry, sending the images) if the API rejected a continuation; else raise."""
+        error = translate_openai_error(exc)
+        if continuation and _continued_from_handles(request, wire) and _continuation_rejected(error):
+            logger.info("continuation rejected (%s); sending the input images instead", error)
+            return False
+        raise error from exc
 
     # -- inputs -------------------------------------------------------------------------------------------
 
@@ -213,7 +254,7 @@ class ResponsesBackend:
 
     def _upload(self, item: InputImage) -> str:
         try:
-            uploaded = self.client.files.create(**self._upload_args(item))
+            uploaded: FileObject = self.client.files.create(**self._upload_args(item))
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc) from exc
         logger.debug("uploaded %s as %s", item, uploaded.id)
@@ -221,7 +262,7 @@ class ResponsesBackend:
 
     async def _aupload(self, item: InputImage) -> str:
         try:
-            uploaded = await self.async_client.files.create(**self._upload_args(item))
+            uploaded: FileObject = await self.async_client.files.create(**self._upload_args(item))
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc) from exc
         logger.debug("uploaded %s as %s", item, uploaded.id)

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
+import itertools
 import logging
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from openai import AsyncOpenAI, OpenAI
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from .backends import ImageBackend, ResponsesBackend
 from .errors import (
+    APIError,
     ConfigurationError,
     GenerationFailedError,
     InvalidInputError,
@@ -27,38 +30,29 @@ from .errors import (
     NoImageReturnedError,
 )
 from .imageinfo import inspect_image
-from .images import GeneratedImage, ImageRecord, Usage
+from .images import GeneratedImage, ImageRecord
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputResolver, check_mask
 from .options import ImageOptions
-from .parse import CallFailure, ParsedResponse
+from .parse import ParsedResponse, decode_b64
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
+from .results import GenerationResult
 from .store import ImageStore, LocalImageStore, new_image_id
+from .streaming import (
+    GenerationCompleted,
+    PartialImageData,
+    PartialImageEvent,
+    StreamEvent,
+    StreamOutcome,
+)
 
 __all__ = ["DEFAULT_STORE_DIR", "GenerationResult", "ImageGenerator"]
 
 logger = logging.getLogger(__name__)
 
+StreamEventT = TypeVar("StreamEventT")
+
 #: Where images go when no store is configured: ``$IMAGEGEN_STORE_DIR``, else ``./generated-images``.
 DEFAULT_STORE_DIR = "generated-images"
-
-
-class GenerationResult(BaseModel):
-    """The outcome of one call: the stored images, plus what the API said about the call."""
-
-    model_config = ConfigDict(frozen=True)
-
-    images: tuple[GeneratedImage, ...]
-    response_id: str | None = None
-    usage: Usage | None = None
-    output_text: str = ""
-    """Any text the model added besides the image (usually empty)."""
-    failures: tuple[CallFailure, ...] = ()
-    """Image calls of the same response that produced no image (when at least one other did)."""
-
-    @property
-    def image(self) -> GeneratedImage:
-        """The first (usually only) image."""
-        return self.images[0]
 
 
 class ImageGenerator:
@@ -77,6 +71,8 @@ class ImageGenerator:
         client, async_client, api_key, base_url: passed to the :class:`ResponsesBackend`.
         text_model: the Responses model that drives the image tool.
         store_responses: keep responses on OpenAI's side (``store=True``) so edits can continue from them.
+        keep_partials: keep streamed partial images in the store after the final image is stored (by default
+            they are deleted once the call ends, successfully or not).
         input_roots: directories (besides the store) from which local input images may be read; any other
             path is refused, symlinks followed.
         max_input_bytes: size limit of an input image.
@@ -96,6 +92,7 @@ class ImageGenerator:
         text_model: str = DEFAULT_TEXT_MODEL,
         instructions: str | None = DEFAULT_INSTRUCTIONS,
         store_responses: bool = True,
+        keep_partials: bool = False,
         input_roots: Sequence[str | os.PathLike[str]] = (),
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         allow_input_urls: bool = True,
@@ -103,6 +100,7 @@ class ImageGenerator:
         if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
             raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
         self.store: ImageStore = store if isinstance(store, ImageStore) else LocalImageStore(_store_dir(store))
+        self.keep_partials = keep_partials
         self.inputs = InputResolver(
             self.store, input_roots=input_roots, max_bytes=max_input_bytes, allow_urls=allow_input_urls
         )
@@ -130,14 +128,26 @@ class ImageGenerator:
         mask: ImageInput | None = None,
         session: str | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
+        on_event: Callable[[StreamEvent], object] | None = None,
         **option_overrides: Any,
     ) -> GenerationResult:
         """Generate an image from ``prompt``, or edit ``images`` (handles, ids, paths, URLs, bytes; the first is
         the one to edit) with an optional ``mask``. With a ``session`` key and no ``images``, the latest image
         of that session is the input (unless ``action="generate"``). Options: ``options=`` and/or keyword
-        overrides such as ``size="1536x1024"``."""
+        overrides such as ``size="1536x1024"``.
+
+        With ``partial_images`` > 0, or an ``on_event`` callback, the call streams: ``on_event`` receives
+        progress, each stored partial image, and finally the completed result (which is also returned)."""
         request = self.request(prompt, images=images, mask=mask, session=session, options=options, **option_overrides)
-        return self._remember(session, self.run(request))
+        if not _wants_stream(request, on_event):
+            return self._remember(session, self.run(request))
+        result = None
+        for event in self._stream(request, session):
+            if on_event is not None:
+                on_event(event)
+            if isinstance(event, GenerationCompleted):
+                result = event.result
+        return _completed(result)
 
     async def agenerate(
         self,
@@ -147,16 +157,63 @@ class ImageGenerator:
         mask: ImageInput | None = None,
         session: str | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
+        on_event: Callable[[StreamEvent], object] | None = None,
         **option_overrides: Any,
     ) -> GenerationResult:
-        """Async :meth:`generate`; reading inputs, decoding and storing run in worker threads."""
+        """Async :meth:`generate`; reading inputs, decoding and storing run in worker threads. ``on_event`` may
+        be a plain function or a coroutine function."""
         request = await asyncio.to_thread(
             functools.partial(
                 self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
             )
         )
-        result = await self.arun(request)
-        return await asyncio.to_thread(self._remember, session, result)
+        if not _wants_stream(request, on_event):
+            result = await self.arun(request)
+            return await asyncio.to_thread(self._remember, session, result)
+        final = None
+        async for event in self._astream(request, session):
+            if on_event is not None:
+                outcome = on_event(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            if isinstance(event, GenerationCompleted):
+                final = event.result
+        return _completed(final)
+
+    def stream_generate(
+        self,
+        prompt: str,
+        *,
+        images: ImageInput | Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
+        session: str | None = None,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        **option_overrides: Any,
+    ) -> Iterator[StreamEvent]:
+        """Like :meth:`generate`, as an iterator of events in order: :class:`ProgressEvent`,
+        :class:`PartialImageEvent` (stored previews), then one :class:`GenerationCompleted` with the result.
+        Problems with the arguments raise at the first ``next()``, before any request."""
+        request = self.request(prompt, images=images, mask=mask, session=session, options=options, **option_overrides)
+        yield from self._stream(request, session)
+
+    async def astream_generate(
+        self,
+        prompt: str,
+        *,
+        images: ImageInput | Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
+        session: str | None = None,
+        options: ImageOptions | Mapping[str, Any] | None = None,
+        **option_overrides: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """Async :meth:`stream_generate`."""
+        request = await asyncio.to_thread(
+            functools.partial(
+                self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
+            )
+        )
+        async for event in self._astream(request, session):
+            yield event
 
     def edit(
         self,
@@ -230,6 +287,63 @@ class ImageGenerator:
 
     # -- internals ----------------------------------------------------------------------------------------
 
+    def _stream(self, request: ImageRequest, session: str | None) -> Iterator[StreamEvent]:
+        calls: set[str] = set()
+        try:
+            try:
+                events = iter(self.backend.stream(request))
+                first = next(events)
+            except APIError as exc:
+                if not _streaming_refused(exc, request):
+                    raise
+                logger.info("streaming refused without partial images (%s); calling without streaming", exc)
+                yield GenerationCompleted(result=self._remember(session, self.run(request)))
+                return
+            for event in itertools.chain([first], events):
+                if isinstance(event, PartialImageData):
+                    calls.add(event.call_id)
+                    yield self._store_partial(event)
+                elif isinstance(event, StreamOutcome):
+                    result = self._remember(session, self._store_results(event.parsed, request))
+                    yield GenerationCompleted(result=result)
+                else:
+                    yield event
+        finally:
+            if not self.keep_partials:
+                for call_id in calls:
+                    self.store.delete_partials(call_id)
+
+    async def _astream(self, request: ImageRequest, session: str | None) -> AsyncIterator[StreamEvent]:
+        calls: set[str] = set()
+        try:
+            events = self.backend.astream(request)
+            try:
+                first = await anext(events)
+            except APIError as exc:
+                if not _streaming_refused(exc, request):
+                    raise
+                logger.info("streaming refused without partial images (%s); calling without streaming", exc)
+                result = await self.arun(request)
+                yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
+                return
+            async for event in _prepend(first, events):
+                if isinstance(event, PartialImageData):
+                    calls.add(event.call_id)
+                    yield await asyncio.to_thread(self._store_partial, event)
+                elif isinstance(event, StreamOutcome):
+                    result = await asyncio.to_thread(self._store_results, event.parsed, request)
+                    yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
+                else:
+                    yield event
+        finally:
+            if not self.keep_partials:
+                await asyncio.to_thread(_delete_partials, self.store, calls)
+
+    def _store_partial(self, event: PartialImageData) -> PartialImageEvent:
+        data = decode_b64(event.b64, response_id=event.response_id, call_id=event.call_id)
+        partial = self.store.save_partial(data, call_id=event.call_id, index=event.index)
+        return PartialImageEvent(partial=partial, response_id=event.response_id)
+
     def _remember(self, session: str | None, result: GenerationResult) -> GenerationResult:
         if session is not None:
             self.store.set_latest(session, result.images[-1].id)
@@ -273,6 +387,32 @@ class ImageGenerator:
             output_text=parsed.output_text,
             failures=parsed.failures,
         )
+
+
+def _wants_stream(request: ImageRequest, on_event: object) -> bool:
+    return bool(request.options.partial_images) or on_event is not None
+
+
+def _streaming_refused(error: APIError, request: ImageRequest) -> bool:
+    """The API once refused streaming with ``partial_images`` 0; then the plain call gives the same result."""
+    return not request.options.partial_images and error.status_code == 400 and "partial image" in str(error).lower()
+
+
+def _completed(result: GenerationResult | None) -> GenerationResult:
+    if result is None:  # a backend stream must end with an outcome; guard against a broken custom backend
+        raise GenerationFailedError("the image stream ended without a result", code="no_outcome")
+    return result
+
+
+def _delete_partials(store: ImageStore, calls: set[str]) -> None:
+    for call_id in calls:
+        store.delete_partials(call_id)
+
+
+async def _prepend(first: StreamEventT, rest: AsyncIterator[StreamEventT]) -> AsyncIterator[StreamEventT]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 def _as_list(images: ImageInput | Sequence[ImageInput]) -> Sequence[ImageInput]:

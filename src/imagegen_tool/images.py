@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .options import ImageOptions
 
-__all__ = ["GeneratedImage", "ImageRecord", "ImageTokenUsage", "ReportedSettings", "TokenUsage", "Usage"]
+__all__ = [
+    "GeneratedImage",
+    "ImageRecord",
+    "ImageTokenUsage",
+    "PartialImage",
+    "ReportedSettings",
+    "TokenUsage",
+    "Usage",
+]
 
 
 class TokenUsage(BaseModel):
@@ -124,3 +132,21 @@ class GeneratedImage(ImageRecord):
         if self.revised_prompt:
             data["revised_prompt"] = self.revised_prompt
         return data
+
+
+class PartialImage(BaseModel):
+    """A stored preview that arrived while the final image rendered. ``data`` holds its bytes for immediate
+    rendering (not serialised)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str
+    index: int
+    """0-based, in the order the API sent them; each replaces the previous preview of the same call."""
+    uri: str
+    path: str | None = None
+    mime_type: str
+    width: int | None = None
+    height: int | None = None
+    byte_size: int
+    data: bytes = Field(default=b"", repr=False, exclude=True)

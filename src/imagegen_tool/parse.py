@@ -17,7 +17,15 @@ from pydantic import BaseModel, ConfigDict
 from .errors import GenerationFailedError
 from .images import ImageTokenUsage, ReportedSettings, TokenUsage, Usage
 
-__all__ = ["CallFailure", "ParsedImage", "ParsedResponse", "decode_b64", "parse_response", "parse_usage"]
+__all__ = [
+    "CallFailure",
+    "ParsedImage",
+    "ParsedResponse",
+    "decode_b64",
+    "parse_image_call",
+    "parse_response",
+    "parse_usage",
+]
 
 
 class ParsedImage(BaseModel):
@@ -76,7 +84,7 @@ def parse_response(response: Response | Mapping[str, Any]) -> ParsedResponse:
     for item in response.output or ():
         kind = getattr(item, "type", None)
         if kind == "image_generation_call":
-            parsed = _parse_call(item)
+            parsed = parse_image_call(item)
             (images if isinstance(parsed, ParsedImage) else failures).append(parsed)  # type: ignore[arg-type]
         elif kind == "message":
             for part in getattr(item, "content", None) or ():
@@ -138,7 +146,8 @@ def decode_b64(data: str, *, response_id: str | None = None, call_id: str | None
         ) from exc
 
 
-def _parse_call(item: Any) -> ParsedImage | CallFailure:
+def parse_image_call(item: Any) -> ParsedImage | CallFailure:
+    """One ``image_generation_call`` item: its image, or why it has none."""
     reported = ReportedSettings(
         action=getattr(item, "action", None),
         size=getattr(item, "size", None),

@@ -23,8 +23,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import ImageNotFoundError, InvalidInputError, StorageError
-from .imageinfo import EXTENSIONS
-from .images import GeneratedImage, ImageRecord
+from .imageinfo import EXTENSIONS, inspect_image
+from .images import GeneratedImage, ImageRecord, PartialImage
 from .options import TRUSTED_CONTEXT
 
 __all__ = ["ImageStore", "LocalImageStore", "is_valid_image_id", "new_image_id"]
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _RECORD_SUFFIX = ".json"
 _SESSIONS_DIR = ".sessions"
+_PARTIAL_MARK = ".partial-"  # a "." can never be part of a handle id, so previews never collide with images
 
 
 def is_valid_image_id(image_id: str) -> bool:
@@ -68,6 +69,14 @@ class ImageStore(ABC):
     @abstractmethod
     def delete(self, image_id: str) -> None:
         """Remove the image and its record; unknown ids are ignored."""
+
+    @abstractmethod
+    def save_partial(self, data: bytes, *, call_id: str, index: int) -> PartialImage:
+        """Store a streamed preview of call ``call_id``. Previews are not handles: no record, no fsync."""
+
+    @abstractmethod
+    def delete_partials(self, call_id: str) -> None:
+        """Remove every stored preview of ``call_id``."""
 
     @abstractmethod
     def set_latest(self, session: str, image_id: str) -> None:
@@ -166,6 +175,34 @@ class LocalImageStore(ImageStore):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def save_partial(self, data: bytes, *, call_id: str, index: int) -> PartialImage:
+        self._checked(call_id)
+        self._ensure_root()
+        info = inspect_image(data)
+        path = self.root / f"{call_id}{_PARTIAL_MARK}{int(index)}.{info.extension}"
+        temp = self._write_temp(data, durable=False)
+        try:
+            os.replace(temp, path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise StorageError(f"cannot store a partial image of {call_id!r}: {exc}") from exc
+        return PartialImage(
+            call_id=call_id,
+            index=index,
+            uri=path.as_uri(),
+            path=str(path),
+            mime_type=info.mime_type,
+            width=info.width,
+            height=info.height,
+            byte_size=len(data),
+            data=data,
+        )
+
+    def delete_partials(self, call_id: str) -> None:
+        self._checked(call_id)
+        for path in self.root.glob(f"{call_id}{_PARTIAL_MARK}*"):
+            path.unlink(missing_ok=True)
+
     def set_latest(self, session: str, image_id: str) -> None:
         self._checked(image_id)
         directory = self.root / _SESSIONS_DIR
@@ -220,13 +257,14 @@ class LocalImageStore(ImageStore):
         except OSError as exc:
             raise StorageError(f"cannot create the image directory {self.root}: {exc}") from exc
 
-    def _write_temp(self, data: bytes) -> Path:
+    def _write_temp(self, data: bytes, *, durable: bool = True) -> Path:
         fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(name)
