@@ -1,0 +1,73 @@
+"""``imagegen-emulator``: run the emulator as a standalone server (for demos and manual testing).
+
+Prints the base URL to give to an ``openai`` client (``OPENAI_BASE_URL``) and serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imagegen-emulator",
+        description="Serve an offline emulation of the OpenAI image endpoints (Responses image_generation "
+        "tool, Images API, Files API) with real, deterministic images.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before every answer")
+    parser.add_argument("--seed", type=int, default=0, help="seed mixed into every generated image")
+    parser.add_argument(
+        "--moderation-trigger",
+        default="forbidden",
+        help="word that makes a prompt blocked by moderation; empty to disable (default: %(default)s)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
+    """Run the emulator until Ctrl-C (or until ``stop`` is set, for tests). Returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.latency < 0:
+        print("imagegen-emulator: --latency cannot be negative", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        from .emulator import Emulator
+    except ImportError as exc:
+        print(
+            f"imagegen-emulator needs the emulator extra: pip install 'imagegen-tool[emulator]' ({exc})",
+            file=sys.stderr,
+        )
+        return 1
+    emulator = Emulator(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        latency=args.latency,
+        moderation_trigger=args.moderation_trigger or None,
+    )
+    done = stop or threading.Event()
+    with emulator:
+        print(emulator.url, flush=True)
+        print(
+            f"imagegen emulator: export OPENAI_BASE_URL={emulator.url}  (Ctrl-C to stop)", file=sys.stderr, flush=True
+        )
+        try:
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

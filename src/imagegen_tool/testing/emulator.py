@@ -1,0 +1,270 @@
+"""The :class:`Emulator`: the emulated OpenAI API running on a loopback port, with the knobs tests turn.
+
+The server is uvicorn in a background thread with its own event loop, bound to an ephemeral port, so any
+number of emulators can run side by side and the real ``openai`` client (sync or async) talks to it through
+``base_url=emulator.url``. Starting waits until the socket listens; stopping waits until the thread has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+
+from .server import create_app
+from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
+
+__all__ = ["Emulator"]
+
+logger = logging.getLogger(__name__)
+
+_START_TIMEOUT = 10.0
+
+
+class Emulator:
+    """A local, offline stand-in for the OpenAI API endpoints imagegen-tool uses.
+
+    Serves ``/v1/responses`` (with the ``image_generation`` tool, streaming or not), ``/v1/images/generations``,
+    ``/v1/images/edits`` and ``/v1/files`` over real HTTP, with real image bytes. Use it as a context manager::
+
+        with Emulator() as api:
+            client = OpenAI(base_url=api.url, api_key="test")
+            api.fail_next(429, retry_after=1)
+            ...
+            assert len(api.requests) == 1
+
+    ``async with Emulator() as api:`` works the same way. In pytest, the ``imagegen_emulator`` fixture gives a
+    shared, freshly reset instance per test.
+
+    Args:
+        host: interface to bind (loopback by default: the emulator is for tests and demos).
+        port: port to bind; 0 picks a free one.
+        seed: mixed into every image, so the same prompt gives other (still deterministic) bytes.
+        latency: seconds added before every answer.
+        moderation_trigger: a word that, found in a prompt, makes the request blocked by moderation
+            (``None`` disables it).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        latency: float = 0.0,
+        moderation_trigger: str | None = "forbidden",
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._state = EmulatorState(seed=seed, moderation_trigger=moderation_trigger)
+        self._default_latency = latency
+        self._state.latency = latency
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._bound: tuple[str, int] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start serving in a background thread; returns when the port accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("the emulator is already running")
+        config = uvicorn.Config(
+            create_app(self._state),
+            host=self._host,
+            port=self._port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(server.serve())
+            except BaseException as exc:  # reported to start(), which re-raises it in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="imagegen-emulator", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            thread.join(0.005)
+            if not thread.is_alive():
+                raise RuntimeError("the emulator failed to start") from (failure[0] if failure else None)
+            if time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join(5)
+                raise RuntimeError(f"the emulator did not start within {_START_TIMEOUT:g} s")
+        socket = server.servers[0].sockets[0]
+        host, port = socket.getsockname()[:2]
+        self._server, self._thread, self._bound = server, thread, (host, port)
+        logger.info("imagegen emulator listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread to end. Safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(timeout=10)
+        if thread.is_alive():  # pragma: no cover - only if a handler hangs
+            server.force_exit = True
+            thread.join(timeout=5)
+        self._server = self._thread = None
+        self._bound = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def url(self) -> str:
+        """The base URL for the ``openai`` client, ending in ``/v1``."""
+        if self._bound is None:
+            raise RuntimeError("the emulator is not running; use `with Emulator() as api:` or call start()")
+        host, port = self._bound
+        return f"http://{host}:{port}/v1"
+
+    def reset(self) -> None:
+        """Back to a clean state: no logged requests, stored responses, files or planned faults; latency and
+        moderation trigger back to the constructor's values."""
+        self._state.reset()
+        self._state.latency = self._default_latency
+
+    # --- inspection ------------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (credentials redacted)."""
+        return self._state.requests()
+
+    def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
+        """The logged requests to one endpoint, e.g. ``requests_to("/responses")`` (``/v1`` optional)."""
+        full = _full_path(path)
+        return [r for r in self.requests if r.path == full and (method is None or r.method == method.upper())]
+
+    @property
+    def responses(self) -> Mapping[str, dict[str, Any]]:
+        """Stored responses by id (``store=false`` ones are not kept), as the API returned them."""
+        return self._state.responses()
+
+    @property
+    def files(self) -> Mapping[str, StoredFile]:
+        """Uploaded files by id."""
+        return self._state.files()
+
+    # --- configuration and faults ----------------------------------------------------------------------
+
+    @property
+    def seed(self) -> int:
+        return self._state.seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        self._state.seed = value
+
+    @property
+    def moderation_trigger(self) -> str | None:
+        """A word that makes a prompt blocked by moderation (whole word, any case); ``None`` disables it.
+        Reset by :meth:`reset`."""
+        return self._state.moderation_trigger
+
+    @moderation_trigger.setter
+    def moderation_trigger(self, word: str | None) -> None:
+        self._state.moderation_trigger = word
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every answer by ``seconds`` (until :meth:`reset`)."""
+        if seconds < 0:
+            raise ValueError("latency cannot be negative")
+        self._state.latency = seconds
+
+    def set_partial_delay(self, seconds: float) -> None:
+        """Wait ``seconds`` before each streamed partial image (until :meth:`reset`)."""
+        if seconds < 0:
+            raise ValueError("delay cannot be negative")
+        self._state.partial_delay = seconds
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        path: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests (to ``path`` and below, if given) with an API error.
+
+        429 comes as ``rate_limit_exceeded``, 5xx as ``server_error``; ``retry_after`` adds the
+        ``retry-after`` header. The ``openai`` client retries 429 and 5xx by itself: use ``max_retries=0`` or
+        set ``times`` above the client's retries to see the error.
+        """
+        if not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400-599), got {status}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._state.add_failure(
+            PlannedFailure(
+                status=status,
+                remaining=times,
+                retry_after=retry_after,
+                path=_full_path(path) if path else None,
+                message=message,
+            )
+        )
+
+    def block_next_with_moderation(
+        self, categories: Iterable[str] = ("violence",), *, stage: str = "input", times: int = 1
+    ) -> None:
+        """Make the next ``times`` image requests blocked by moderation, whatever their prompt.
+
+        In the Responses API the ``image_generation_call`` fails (``status: "failed"``, ``error.code:
+        "moderation_blocked"``); the Images API answers 400 ``moderation_blocked``.
+        """
+        if stage not in ("input", "output", "unknown"):
+            raise ValueError("stage must be 'input', 'output' or 'unknown'")
+        self._state.add_moderation(PlannedModeration(tuple(categories), stage), times)
+
+    def cut_next_stream(self, after_events: int) -> None:
+        """Drop the connection of the next streaming answer after ``after_events`` events (no
+        ``response.completed``; the client sees a broken stream)."""
+        if after_events < 0:
+            raise ValueError("after_events cannot be negative")
+        self._state.add_stream_cut(after_events)
+
+    def __repr__(self) -> str:
+        where = self.url if self._bound else "stopped"
+        return f"<Emulator {where}>"
+
+
+def _full_path(path: str) -> str:
+    path = "/" + path.lstrip("/")
+    return path if path == "/v1" or path.startswith("/v1/") else "/v1" + path
