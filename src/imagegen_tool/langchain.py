@@ -18,9 +18,10 @@ import io
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args, get_origin
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.messages import ToolMessage
 from langchain_core.messages.content import create_image_block
 from langchain_core.tools import BaseTool, ToolException
 from langchain_core.tools.base import ToolExceptionHandlerOutput
@@ -33,7 +34,7 @@ from .capabilities import ModelCapabilities, capabilities_for, general_rules, kn
 from .errors import ConfigurationError, ImageGenerationError
 from .generator import GenerationResult, ImageGenerator
 from .images import GeneratedImage
-from .options import ImageOptions
+from .options import TRUSTED_CONTEXT, ImageOptions
 from .redact import redact
 from .request import DEFAULT_TEXT_MODEL, MAX_PROMPT_CHARS
 from .store import ImageStore, is_valid_image_id
@@ -45,6 +46,7 @@ __all__ = [
     "build_args_schema",
     "describe_validation_error",
     "format_result",
+    "images_from_message",
 ]
 
 logger = logging.getLogger(__name__)
@@ -172,13 +174,14 @@ def _option_field(field: str, options: ImageOptions, models: list[ModelCapabilit
         annotation = _literal(names)
     elif field in _ENUM_FIELDS and not type_checks_only:
         allowed = _union(caps.allowed_values(field) for caps in known)
-        if allowed is not None:
-            allowed = _narrow_by_locked_values(field, allowed, options)
-            if not allowed:
-                raise ConfigurationError(
-                    f"{field} cannot be set for {', '.join(caps.name for caps in known)}: do not expose it"
-                )
-            annotation = _literal(allowed)
+        if allowed is None:  # the table does not limit this field: every value of the type
+            allowed = _literal_values(annotation)
+        allowed = _narrow_by_locked_values(field, allowed, options)
+        if not allowed:
+            raise ConfigurationError(
+                f"{field} cannot be set for {', '.join(caps.name for caps in known)}: do not expose it"
+            )
+        annotation = _literal(allowed)
     elif field == "size" and not type_checks_only:
         if all(caps.custom_size is None for caps in known):
             sizes = _union([caps.sizes for caps in known]) or ()
@@ -201,6 +204,14 @@ def _option_field(field: str, options: ImageOptions, models: list[ModelCapabilit
 
 def _literal(values: Sequence[str]) -> Any:
     return Literal[tuple(values)] | None
+
+
+def _literal_values(annotation: Any) -> tuple[str, ...]:
+    """The values of the ``Literal`` in ``Literal[...] | None``."""
+    for arg in (annotation, *get_args(annotation)):
+        if get_origin(arg) is Literal:
+            return tuple(value for value in get_args(arg) if isinstance(value, str))
+    return ()
 
 
 def _union(groups: Any) -> tuple[str, ...] | None:
@@ -239,6 +250,23 @@ def describe_validation_error(error: ValidationError, *, tool_name: str = "the t
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
             problems.append(f"{field}={shown}: {item['msg']}")
     return f"Invalid arguments for {tool_name}: " + "; ".join(problems) + ". Fix the arguments and call the tool again."
+
+
+def images_from_message(message: ToolMessage) -> list[GeneratedImage]:
+    """The image handles of a ``ToolMessage`` from this tool, also after a LangGraph checkpoint round trip
+    (checkpointers store the artifact's handles as plain dicts). Raises ``ValueError`` for another artifact."""
+    artifact = message.artifact or []
+    if not isinstance(artifact, list):
+        raise ValueError(f"not an image tool artifact: {type(artifact).__name__}")
+    try:
+        return [
+            item
+            if isinstance(item, GeneratedImage)
+            else GeneratedImage.model_validate(item, context={TRUSTED_CONTEXT: True})
+            for item in artifact
+        ]
+    except ValidationError as exc:
+        raise ValueError(f"not an image tool artifact: {exc.error_count()} validation errors") from exc
 
 
 # -- result text ------------------------------------------------------------------------------------------
@@ -494,7 +522,7 @@ class ImageGenerationTool(BaseTool):
 
 
 def _inputs(image_ids: list[str] | None, mask_id: str | None) -> dict[str, Any]:
-    """Edit inputs for the generator, only when given (generation works with cores that predate editing)."""
+    """The generator's edit inputs (handle ids), only when the agent gave some."""
     inputs: dict[str, Any] = {}
     if image_ids:
         inputs["images"] = list(image_ids)
