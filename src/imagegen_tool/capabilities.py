@@ -51,6 +51,7 @@ class ModelCapabilities(BaseModel):
 
     name: str
     retired: str | None = None
+    replaced_by: tuple[str, ...] = ()
     sizes: tuple[str, ...] = ()
     auto_size: bool = True
     custom_size: CustomSizeRule | None = None
@@ -83,6 +84,7 @@ class GeneralRules(BaseModel):
 
     alpha_formats: tuple[str, ...]
     compression_formats: tuple[str, ...]
+    default_compression: int
     gif_frame_count: tuple[int, int]
     gif_frame_duration_ms: tuple[int, int]
     partial_images: tuple[int, int]

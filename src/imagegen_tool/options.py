@@ -53,14 +53,14 @@ ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "
 #: valid when they were made even if a model has been retired since).
 TRUSTED_CONTEXT = "imagegen_tool_trusted"
 
-_SIZE_RE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
+_SIZE_RE = re.compile(r"([1-9][0-9]{0,5})x([1-9][0-9]{0,5})")
 
 
 def parse_size(size: str) -> tuple[int, int] | None:
     """``"1536x864"`` → ``(1536, 864)``; ``None`` for ``"auto"``. Raises ``ValueError`` for anything else."""
     if size == "auto":
         return None
-    match = _SIZE_RE.match(size)
+    match = _SIZE_RE.fullmatch(size)
     if match is None:
         raise ValueError(f"size must be 'auto' or WIDTHxHEIGHT such as '1024x1024', got {size!r}")
     return int(match.group(1)), int(match.group(2))
@@ -108,7 +108,7 @@ class ImageOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    model: str | None = None
+    model: str | None = Field(default=None, min_length=1)
     """GPT Image model that renders the image (e.g. gpt-image-2.6-sunburst, the API default)."""
     action: Action | None = None
     """'generate' a new image, 'edit' the input image(s), or 'auto' to let the model decide."""
@@ -134,9 +134,9 @@ class ImageOptions(BaseModel):
     complexity: Complexity | None = None
     """How much planning goes into the image ('low', 'medium', 'high'), independent of rendering quality.
     Use 'high' for detailed scenes, diagrams and text-heavy images."""
-    frame_count: int | None = Field(default=None, ge=1)
+    frame_count: int | None = None
     """Number of animation frames, 2-16 (gif output only; default 9)."""
-    frame_duration_ms: int | None = Field(default=None, ge=1)
+    frame_duration_ms: int | None = None
     """Duration of each animation frame in milliseconds, rounded to 10 ms (gif output only; default 200)."""
     svg: SvgOptions | None = None
     """Settings of the SVG author model (svg output only)."""
@@ -158,6 +158,7 @@ class ImageOptions(BaseModel):
         caps = capabilities_for(options.model or default_image_model())
         if caps is not None:
             _check_against(options, caps)
+        _check_ranges(options)
         return options
 
     @property
@@ -220,6 +221,8 @@ class ImageOptions(BaseModel):
         return ImageOptions(**data)
 
 
+_NESTED: dict[str, type[BaseModel]] = {"svg": SvgOptions, "mask": ImageMask}
+
 _PLAIN_FIELDS = tuple(name for name in ImageOptions.model_fields if name not in {"svg", "mask"})
 
 
@@ -231,7 +234,8 @@ def _options_error_from(exc: ValidationError) -> InvalidOptionsError:
     if error["type"] == "literal_error":
         allowed = str(ctx.get("expected", "")).replace(" or ", ", ")
     elif error["type"] == "extra_forbidden":
-        allowed = "the fields " + ", ".join(ImageOptions.model_fields)
+        owner = _NESTED.get(str(error["loc"][0]), ImageOptions) if len(error["loc"]) > 1 else ImageOptions
+        allowed = "the fields " + ", ".join(owner.model_fields)
         return InvalidOptionsError(field, error.get("input"), allowed, reason="unknown option")
     elif "ge" in ctx or "le" in ctx:
         allowed = _describe_range(str(error["loc"][0]))
@@ -250,6 +254,18 @@ def _describe_range(field: str) -> str:
     return "an integer in range"
 
 
+def _check_ranges(options: ImageOptions) -> None:
+    """Ranges the SDK states for every model (so unknown models get them too, as type checks)."""
+    rules = general_rules()
+    for field, (low, high) in (
+        ("frame_count", rules.gif_frame_count),
+        ("frame_duration_ms", rules.gif_frame_duration_ms),
+    ):
+        value = getattr(options, field)
+        if value is not None and not low <= value <= high:
+            raise InvalidOptionsError(field, value, f"an integer from {low} to {high}")
+
+
 def _check_size_syntax(options: ImageOptions) -> None:
     if options.size is None:
         return
@@ -263,7 +279,8 @@ def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
     """Per-model allowed values, size rules and the cross-field rules. Order: the most basic problem first."""
     model = caps.name
     if caps.retired:
-        raise InvalidOptionsError("model", model, "a current GPT Image model", reason=caps.retired)
+        allowed = ", ".join(caps.replaced_by) or "a current GPT Image model"
+        raise InvalidOptionsError("model", model, allowed, reason=f"{caps.retired}; use {allowed} instead")
 
     for field in ("quality", "background", "output_format", "moderation", "complexity", "input_fidelity"):
         value = getattr(options, field)
@@ -286,7 +303,8 @@ def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
             "opaque or auto with " + fmt,
             reason=f"transparent backgrounds need output_format {' or '.join(rules.alpha_formats)}",
         )
-    if options.output_compression is not None and fmt not in rules.compression_formats:
+    custom_compression = options.output_compression not in (None, rules.default_compression)
+    if custom_compression and fmt not in rules.compression_formats:
         raise InvalidOptionsError(
             "output_compression",
             options.output_compression,
@@ -302,19 +320,12 @@ def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
         )
     if options.mask is not None and fmt == "gif":
         raise InvalidOptionsError("mask", "<mask>", "no mask with gif output", reason="gif output cannot use a mask")
-    for field, (low, high) in (
-        ("frame_count", rules.gif_frame_count),
-        ("frame_duration_ms", rules.gif_frame_duration_ms),
-    ):
+    for field in ("frame_count", "frame_duration_ms"):
         value = getattr(options, field)
-        if value is None:
-            continue
-        if fmt != "gif":
+        if value is not None and fmt != "gif":
             raise InvalidOptionsError(
                 field, value, "omit it, or set output_format='gif'", reason=f"{field} is for gif output"
             )
-        if not low <= value <= high:
-            raise InvalidOptionsError(field, value, f"an integer from {low} to {high}")
     if options.svg is not None and fmt != "svg":
         raise InvalidOptionsError(
             "svg",

@@ -98,8 +98,8 @@ def test_models_the_sdk_says_were_shut_down_are_retired_with_a_replacement() -> 
     assert shut_down == ["gpt-image-1"]
     retired = caps("gpt-image-1").retired
     assert retired is not None
-    assert "gpt-image-2.5-sunburst" in retired
-    assert "gpt-image-2.5-flare" in retired
+    assert caps("gpt-image-1").replaced_by == ("gpt-image-2.5-sunburst", "gpt-image-2.5-flare")
+    assert all(caps(m).retired is None for m in caps("gpt-image-1").replaced_by)
     assert [m for m in known_models() if caps(m).retired] == ["gpt-image-1"]
 
 
