@@ -279,8 +279,8 @@ def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
     """Per-model allowed values, size rules and the cross-field rules. Order: the most basic problem first."""
     model = caps.name
     if caps.retired:
-        allowed = ", ".join(caps.replaced_by) or "a current GPT Image model"
-        raise InvalidOptionsError("model", model, allowed, reason=f"{caps.retired}; use {allowed} instead")
+        replacements = ", ".join(caps.replaced_by) or "a current GPT Image model"
+        raise InvalidOptionsError("model", model, replacements, reason=f"{caps.retired}; use {replacements} instead")
 
     for field in ("quality", "background", "output_format", "moderation", "complexity", "input_fidelity"):
         value = getattr(options, field)
