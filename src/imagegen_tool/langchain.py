@@ -17,10 +17,11 @@ import functools
 import io
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, cast, get_args, get_origin
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.messages import ToolMessage
 from langchain_core.messages.content import create_image_block
 from langchain_core.tools import BaseTool, ToolException
@@ -32,21 +33,27 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .backends import ImageBackend
 from .capabilities import ModelCapabilities, capabilities_for, general_rules, known_models
 from .errors import ConfigurationError, ImageGenerationError
-from .generator import GenerationResult, ImageGenerator
+from .generator import ImageGenerator
 from .images import GeneratedImage
 from .options import TRUSTED_CONTEXT, ImageOptions
 from .redact import redact
 from .request import DEFAULT_TEXT_MODEL, MAX_PROMPT_CHARS
+from .results import GenerationResult
 from .store import ImageStore, is_valid_image_id
+from .streaming import GenerationCompleted, PartialImageEvent, ProgressEvent, StreamEvent
 
 __all__ = [
+    "COMPLETED_EVENT",
     "DEFAULT_EXPOSED_OPTIONS",
     "EXPOSABLE_OPTIONS",
+    "PARTIAL_IMAGE_EVENT",
+    "PROGRESS_EVENT",
     "ImageGenerationTool",
     "build_args_schema",
     "describe_validation_error",
     "format_result",
     "images_from_message",
+    "stream_event_payload",
 ]
 
 logger = logging.getLogger(__name__)
@@ -395,6 +402,9 @@ class ImageGenerationTool(BaseTool):
     """Also return a downscaled JPEG preview as an image content block, for vision-capable agent models."""
     preview_max_side: int = Field(default=512, ge=16, le=2048)
     """Longest side in pixels of the preview image."""
+    partial_image_data: bool = False
+    """Put each partial image's bytes (base64) into its custom event, for UIs that cannot read the store. The
+    events never enter the conversation or checkpoints; by default they carry the file location only."""
 
     def __init__(
         self,
@@ -468,8 +478,11 @@ class ImageGenerationTool(BaseTool):
         run_manager: CallbackManagerForToolRun | None = None,
         **options: Any,
     ) -> tuple[ToolContent, list[GeneratedImage]]:
+        relay = self._relay(options, run_manager)
         try:
-            result = self.generator.generate(prompt, options=self.options, **_inputs(image_ids, mask_id), **options)
+            result = self.generator.generate(
+                prompt, options=self.options, on_event=relay, **_inputs(image_ids, mask_id), **options
+            )
         except ImageGenerationError as exc:
             raise self._tool_error(exc) from exc
         previews = self._previews(result) if self.include_image_block else []
@@ -483,9 +496,10 @@ class ImageGenerationTool(BaseTool):
         run_manager: AsyncCallbackManagerForToolRun | None = None,
         **options: Any,
     ) -> tuple[ToolContent, list[GeneratedImage]]:
+        relay = self._arelay(options, run_manager)
         try:
             result = await self.generator.agenerate(
-                prompt, options=self.options, **_inputs(image_ids, mask_id), **options
+                prompt, options=self.options, on_event=relay, **_inputs(image_ids, mask_id), **options
             )
         except ImageGenerationError as exc:
             raise self._tool_error(exc) from exc
@@ -493,6 +507,42 @@ class ImageGenerationTool(BaseTool):
         return self._content(result, previews), list(result.images)
 
     # -- internals ----------------------------------------------------------------------------------------
+
+    def _streams(self, options: Mapping[str, Any]) -> bool:
+        partial = options.get("partial_images", self.options.partial_images)
+        return bool(partial)
+
+    def _relay(
+        self, options: Mapping[str, Any], run_manager: CallbackManagerForToolRun | None
+    ) -> Callable[[StreamEvent], None] | None:
+        """With partial images on, forward stream events as custom events (``astream_events``) and to the
+        LangGraph stream writer (``stream_mode="custom"``)."""
+        if not self._streams(options):
+            return None
+        run_id = str(run_manager.run_id) if run_manager else None
+
+        def relay(event: StreamEvent) -> None:
+            payload = stream_event_payload(event, run_id=run_id, include_data=self.partial_image_data)
+            if payload is not None:
+                dispatch_custom_event(payload["event"], payload)
+                _langgraph_write(payload)
+
+        return relay
+
+    def _arelay(
+        self, options: Mapping[str, Any], run_manager: AsyncCallbackManagerForToolRun | None
+    ) -> Callable[[StreamEvent], Awaitable[None]] | None:
+        if not self._streams(options):
+            return None
+        run_id = str(run_manager.run_id) if run_manager else None
+
+        async def relay(event: StreamEvent) -> None:
+            payload = stream_event_payload(event, run_id=run_id, include_data=self.partial_image_data)
+            if payload is not None:
+                await adispatch_custom_event(payload["event"], payload)
+                _langgraph_write(payload)
+
+        return relay
 
     def _tool_error(self, exc: ImageGenerationError) -> Exception:
         """A ``ToolException`` with the agent-facing text, unless the developer wants the typed error raised."""
@@ -519,6 +569,45 @@ class ImageGenerationTool(BaseTool):
             if block is not None:
                 blocks.append(block)
         return blocks
+
+
+#: Names of the custom events the tool dispatches while an image streams (``partial_images`` > 0).
+PARTIAL_IMAGE_EVENT = "imagegen_partial_image"
+PROGRESS_EVENT = "imagegen_progress"
+COMPLETED_EVENT = "imagegen_completed"
+
+
+def stream_event_payload(
+    event: StreamEvent, *, run_id: str | None = None, include_data: bool = False
+) -> dict[str, Any] | None:
+    """The JSON-friendly custom-event payload for a core stream event (``event`` holds the event name)."""
+    payload: dict[str, Any]
+    if isinstance(event, PartialImageEvent):
+        partial = event.partial
+        payload = {"event": PARTIAL_IMAGE_EVENT, **partial.model_dump(mode="json"), "response_id": event.response_id}
+        if include_data:
+            payload["b64"] = base64.b64encode(partial.data).decode("ascii")
+    elif isinstance(event, ProgressEvent):
+        payload = {"event": PROGRESS_EVENT, **event.model_dump(mode="json", exclude={"type"})}
+    elif isinstance(event, GenerationCompleted):
+        payload = {"event": COMPLETED_EVENT, "image_ids": [image.id for image in event.result.images]}
+    else:
+        return None
+    payload["run_id"] = run_id
+    return payload
+
+
+def _langgraph_write(payload: dict[str, Any]) -> None:
+    """Send to LangGraph's ``stream_mode="custom"`` when running inside a graph (LangGraph is optional)."""
+    try:
+        from langgraph.config import get_stream_writer
+    except ImportError:
+        return
+    try:
+        writer = get_stream_writer()
+    except (RuntimeError, KeyError):  # not inside a graph run (the error differs between LangGraph versions)
+        return
+    writer(payload)
 
 
 def _inputs(image_ids: list[str] | None, mask_id: str | None) -> dict[str, Any]:

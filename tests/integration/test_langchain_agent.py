@@ -15,54 +15,23 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 from openai import AsyncOpenAI, OpenAI
 from PIL import Image
-from pydantic import Field
 
 from imagegen_tool import GeneratedImage, ImageOptions
 from imagegen_tool.langchain import ImageGenerationTool, images_from_message
 from imagegen_tool.testing import Emulator
+from imagegen_tool.testing.agents import ScriptedChatModel
 
 LONG_BASE64 = re.compile(r"[A-Za-z0-9+/]{100,}={0,2}")
 IMAGE_ID = re.compile(r"\bid: ([A-Za-z0-9][A-Za-z0-9_-]*)")
 
 Step = Callable[[list[BaseMessage]], AIMessage]
-
-
-class ScriptedAgentModel(BaseChatModel):
-    """A tool-calling chat model whose turns are functions of the conversation so far."""
-
-    steps: list[Step]
-    bound_tools: list[dict[str, Any]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted-agent"
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
-        # What a provider integration does first: every tool must convert to a function schema.
-        self.bound_tools = [convert_to_openai_tool(tool) for tool in tools]
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        turn = sum(isinstance(message, AIMessage) for message in messages)
-        return ChatResult(generations=[ChatGeneration(message=self.steps[turn](messages))])
 
 
 def generate_call(messages: list[BaseMessage]) -> AIMessage:
@@ -115,7 +84,7 @@ def assert_no_base64_in_messages(messages: Sequence[BaseMessage]) -> None:
 def test_agent_generates_then_edits_the_returned_handle(
     tmp_path: Path, openai_client: OpenAI, async_openai_client: AsyncOpenAI, imagegen_emulator: Emulator
 ) -> None:
-    model = ScriptedAgentModel(steps=[generate_call, edit_call, final_answer])
+    model = ScriptedChatModel(steps=[generate_call, edit_call, final_answer])
     tool = make_tool(tmp_path, openai_client, async_openai_client)
     agent = create_agent(model, tools=[tool])
 
@@ -137,7 +106,7 @@ def test_agent_generates_then_edits_the_returned_handle(
 async def test_async_agent_streams_tool_events_with_handles(
     tmp_path: Path, openai_client: OpenAI, async_openai_client: AsyncOpenAI
 ) -> None:
-    model = ScriptedAgentModel(steps=[generate_call, edit_call, final_answer])
+    model = ScriptedChatModel(steps=[generate_call, edit_call, final_answer])
     agent = create_agent(model, tools=[make_tool(tmp_path, openai_client, async_openai_client)])
 
     ended: list[ToolMessage] = []
@@ -155,7 +124,7 @@ async def test_async_agent_streams_tool_events_with_handles(
 async def test_async_agent_ainvoke_keeps_handles_in_the_checkpointed_state(
     tmp_path: Path, openai_client: OpenAI, async_openai_client: AsyncOpenAI
 ) -> None:
-    model = ScriptedAgentModel(steps=[generate_call, final_answer])
+    model = ScriptedChatModel(steps=[generate_call, final_answer])
     agent = create_agent(
         model, tools=[make_tool(tmp_path, openai_client, async_openai_client)], checkpointer=InMemorySaver()
     )
@@ -189,7 +158,7 @@ def test_moderation_block_reaches_the_agent_which_rephrases(
         args = {"prompt": "a calm meadow"}
         return AIMessage(content="", tool_calls=[{"name": "generate_image", "args": args, "id": "call_2"}])
 
-    model = ScriptedAgentModel(steps=[flagged, rephrase, final_answer])
+    model = ScriptedChatModel(steps=[flagged, rephrase, final_answer])
     state = create_agent(model, tools=[make_tool(tmp_path, openai_client, async_openai_client)]).invoke(
         {"messages": [HumanMessage("Draw something.")]}
     )
