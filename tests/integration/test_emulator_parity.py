@@ -17,10 +17,9 @@ import pytest
 import yaml
 
 from imagegen_tool.testing import Emulator
+from tests.fixtures.recorded import RECORDED
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "openai-recorded"
-if not FIXTURES.is_dir():  # the shared folder sits next to the repository
-    FIXTURES = Path("/work/shared/fixtures/openai-recorded")
+FIXTURES = RECORDED
 VERCEL = FIXTURES / "vercel-ai"
 PYDANTIC = FIXTURES / "pydantic-ai"
 

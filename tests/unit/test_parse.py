@@ -27,7 +27,7 @@ def _calls(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [item for item in body["output"] if item["type"] == "image_generation_call"]
 
 
-@pytest.mark.parametrize(("name", "body"), image_responses(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(("name", "body"), image_responses())
 def test_every_recorded_image_response_parses_with_reported_fields(name: str, body: dict[str, Any]) -> None:
     parsed = parse_response(body)
     calls = _calls(body)
