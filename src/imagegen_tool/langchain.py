@@ -24,6 +24,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackMan
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.messages import ToolMessage
 from langchain_core.messages.content import create_image_block
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
 from langchain_core.tools.base import ToolExceptionHandlerOutput
 from openai import AsyncOpenAI, OpenAI
@@ -402,6 +403,10 @@ class ImageGenerationTool(BaseTool):
     """Also return a downscaled JPEG preview as an image content block, for vision-capable agent models."""
     preview_max_side: int = Field(default=512, ge=16, le=2048)
     """Longest side in pixels of the preview image."""
+    thread_sessions: bool = False
+    """Follow the conversation: when the agent passes no ``image_ids``, continue from the latest image of the
+    same LangGraph thread (``configurable.thread_id``), so "now make it look realistic" edits that image. The
+    image model still decides (``action="auto"``) whether a request is an edit or a new picture."""
     partial_image_data: bool = False
     """Put each partial image's bytes (base64) into its custom event, for UIs that cannot read the store. The
     events never enter the conversation or checkpoints; by default they carry the file location only."""
@@ -476,12 +481,19 @@ class ImageGenerationTool(BaseTool):
         image_ids: list[str] | None = None,
         mask_id: str | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
+        *,
+        config: RunnableConfig,  # injected by BaseTool (it matches this exact annotation)
         **options: Any,
     ) -> tuple[ToolContent, list[GeneratedImage]]:
         relay = self._relay(options, run_manager)
         try:
             result = self.generator.generate(
-                prompt, options=self.options, on_event=relay, **_inputs(image_ids, mask_id), **options
+                prompt,
+                options=self.options,
+                on_event=relay,
+                session=self._session(config),
+                **_inputs(image_ids, mask_id),
+                **options,
             )
         except ImageGenerationError as exc:
             raise self._tool_error(exc) from exc
@@ -494,12 +506,19 @@ class ImageGenerationTool(BaseTool):
         image_ids: list[str] | None = None,
         mask_id: str | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
+        *,
+        config: RunnableConfig,
         **options: Any,
     ) -> tuple[ToolContent, list[GeneratedImage]]:
         relay = self._arelay(options, run_manager)
         try:
             result = await self.generator.agenerate(
-                prompt, options=self.options, on_event=relay, **_inputs(image_ids, mask_id), **options
+                prompt,
+                options=self.options,
+                on_event=relay,
+                session=self._session(config),
+                **_inputs(image_ids, mask_id),
+                **options,
             )
         except ImageGenerationError as exc:
             raise self._tool_error(exc) from exc
@@ -507,6 +526,13 @@ class ImageGenerationTool(BaseTool):
         return self._content(result, previews), list(result.images)
 
     # -- internals ----------------------------------------------------------------------------------------
+
+    def _session(self, config: RunnableConfig | None) -> str | None:
+        """The conversation key (LangGraph ``thread_id``) when ``thread_sessions`` is on."""
+        if not self.thread_sessions or not config:
+            return None
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        return f"thread:{thread_id}" if thread_id is not None else None
 
     def _streams(self, options: Mapping[str, Any]) -> bool:
         partial = options.get("partial_images", self.options.partial_images)

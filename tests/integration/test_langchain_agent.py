@@ -198,3 +198,27 @@ def test_unknown_image_id_is_an_error_the_agent_can_act_on(
     message = tool.invoke(call)
     assert message.status == "error"
     assert "ig_nope" in message.content and "earlier image tool call" in message.content
+
+
+def test_thread_sessions_continue_from_the_latest_image_of_the_thread(
+    tmp_path: Path, openai_client: OpenAI, async_openai_client: AsyncOpenAI, imagegen_emulator: Emulator
+) -> None:
+    tool = ImageGenerationTool(
+        store=tmp_path, client=openai_client, async_client=async_openai_client, thread_sessions=True
+    )
+    first = tool.invoke(
+        {"type": "tool_call", "id": "c1", "name": tool.name, "args": {"prompt": "a cartoon owl"}},
+        config={"configurable": {"thread_id": "t-1"}},
+    )
+    tool.invoke(
+        {"type": "tool_call", "id": "c2", "name": tool.name, "args": {"prompt": "now make it look realistic"}},
+        config={"configurable": {"thread_id": "t-1"}},
+    )
+    tool.invoke(
+        {"type": "tool_call", "id": "c3", "name": tool.name, "args": {"prompt": "a cartoon fish"}},
+        config={"configurable": {"thread_id": "t-2"}},
+    )
+    bodies = [r.json for r in imagegen_emulator.requests_to("/v1/responses")]
+    assert bodies[1]["previous_response_id"] == first.artifact[0].response_id
+    assert "previous_response_id" not in bodies[0]
+    assert "previous_response_id" not in bodies[2]  # another thread starts fresh
