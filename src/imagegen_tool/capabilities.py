@@ -87,7 +87,6 @@ class GeneralRules(BaseModel):
     default_compression: int
     gif_frame_count: tuple[int, int]
     gif_frame_duration_ms: tuple[int, int]
-    partial_images: tuple[int, int]
 
 
 class _Table(BaseModel):

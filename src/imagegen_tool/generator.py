@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import inspect
 import itertools
 import logging
@@ -25,6 +26,7 @@ from .errors import (
     APIError,
     ConfigurationError,
     GenerationFailedError,
+    ImageGenerationError,
     InvalidInputError,
     ModerationBlockedError,
     NoImageReturnedError,
@@ -32,8 +34,8 @@ from .errors import (
 from .imageinfo import inspect_image
 from .images import GeneratedImage, ImageRecord
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputResolver, check_mask
-from .options import ImageOptions
-from .parse import ParsedResponse, decode_b64
+from .options import ImageMask, ImageOptions
+from .parse import CallFailure, ParsedResponse, decode_b64
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
 from .results import GenerationResult
 from .store import ImageStore, LocalImageStore, new_image_id
@@ -261,7 +263,8 @@ class ImageGenerator:
         images = _as_list(images)
         if not images and session is not None and merged.action != "generate":
             latest = self.store.latest(session)
-            images = [latest] if latest else []
+            # A deleted latest image just means the conversation has no image to continue from.
+            images = [latest] if latest and self.store.exists(latest) else []
         inputs = self.inputs.resolve_all(images)
         resolved_mask = None
         if mask is not None:
@@ -302,7 +305,9 @@ class ImageGenerator:
             for event in itertools.chain([first], events):
                 if isinstance(event, PartialImageData):
                     calls.add(event.call_id)
-                    yield self._store_partial(event)
+                    preview = self._store_partial(event)
+                    if preview is not None:
+                        yield preview
                 elif isinstance(event, StreamOutcome):
                     result = self._remember(session, self._store_results(event.parsed, request))
                     yield GenerationCompleted(result=result)
@@ -329,7 +334,9 @@ class ImageGenerator:
             async for event in _prepend(first, events):
                 if isinstance(event, PartialImageData):
                     calls.add(event.call_id)
-                    yield await asyncio.to_thread(self._store_partial, event)
+                    preview = await asyncio.to_thread(self._store_partial, event)
+                    if preview is not None:
+                        yield preview
                 elif isinstance(event, StreamOutcome):
                     result = await asyncio.to_thread(self._store_results, event.parsed, request)
                     yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
@@ -339,9 +346,14 @@ class ImageGenerator:
             if not self.keep_partials:
                 await asyncio.to_thread(_delete_partials, self.store, calls)
 
-    def _store_partial(self, event: PartialImageData) -> PartialImageEvent:
-        data = decode_b64(event.b64, response_id=event.response_id, call_id=event.call_id)
-        partial = self.store.save_partial(data, call_id=event.call_id, index=event.index)
+    def _store_partial(self, event: PartialImageData) -> PartialImageEvent | None:
+        """Store a preview; a preview that cannot be decoded or stored is skipped, never fatal to the image."""
+        try:
+            data = decode_b64(event.b64, response_id=event.response_id, call_id=event.call_id)
+            partial = self.store.save_partial(data, call_id=event.call_id, index=event.index)
+        except ImageGenerationError as exc:
+            logger.warning("skipped partial image %d of %s: %s", event.index, event.call_id, exc)
+            return None
         return PartialImageEvent(partial=partial, response_id=event.response_id)
 
     def _remember(self, session: str | None, result: GenerationResult) -> GenerationResult:
@@ -350,43 +362,63 @@ class ImageGenerator:
         return result
 
     def _store_results(self, parsed: ParsedResponse, request: ImageRequest) -> GenerationResult:
-        if not parsed.images:
-            raise _failure_error(parsed)
-        for failure in parsed.failures:
+        """Decode, identify and store every image on its own: one bad image never costs the others (they were
+        paid for). Raises only when no image could be stored."""
+        stored: list[GeneratedImage] = []
+        failures = list(parsed.failures)
+        first_error: ImageGenerationError | None = None
+        options = _recordable(request.options)
+        for image in parsed.images:
+            try:
+                data = image.decode(parsed.response_id)
+                info = inspect_image(data)
+                record = ImageRecord(
+                    id=image.call_id or new_image_id(),
+                    mime_type=info.mime_type,
+                    format=info.format,
+                    width=info.width,
+                    height=info.height,
+                    prompt=request.prompt,
+                    revised_prompt=image.revised_prompt,
+                    call_id=image.call_id,
+                    response_id=parsed.response_id,
+                    response_stored=parsed.stored,
+                    model=request.options.effective_model,
+                    text_model=parsed.text_model,
+                    options=options,
+                    reported=image.reported,
+                    usage=parsed.usage,
+                    input_ids=request.input_ids,
+                    backend=self.backend.name,
+                )
+                stored.append(self.store.save(data, record))
+            except ImageGenerationError as exc:
+                first_error = first_error or exc
+                code = getattr(exc, "code", None) or type(exc).__name__
+                failures.append(CallFailure(call_id=image.call_id, status="not_stored", code=code, message=str(exc)))
+        if not stored:
+            raise first_error or _failure_error(parsed)
+        for failure in failures:
             logger.warning(
                 "image call %s of response %s failed: %s", failure.call_id, parsed.response_id, failure.message
             )
-        stored = []
-        for image in parsed.images:
-            data = image.decode(parsed.response_id)
-            info = inspect_image(data)
-            record = ImageRecord(
-                id=image.call_id or new_image_id(),
-                mime_type=info.mime_type,
-                format=info.format,
-                width=info.width,
-                height=info.height,
-                prompt=request.prompt,
-                revised_prompt=image.revised_prompt,
-                call_id=image.call_id,
-                response_id=parsed.response_id,
-                response_stored=bool(getattr(self.backend, "store", False)),
-                model=request.options.effective_model,
-                text_model=parsed.text_model,
-                options=request.options,
-                reported=image.reported,
-                usage=parsed.usage,
-                input_ids=request.input_ids,
-                backend=self.backend.name,
-            )
-            stored.append(self.store.save(data, record))
         return GenerationResult(
             images=tuple(stored),
             response_id=parsed.response_id,
             usage=parsed.usage,
             output_text=parsed.output_text,
-            failures=parsed.failures,
+            failures=tuple(failures),
         )
+
+
+def _recordable(options: ImageOptions) -> ImageOptions:
+    """The options as recorded on handles: an inline (data URL) mask is replaced by its digest, so no base64
+    reaches records, handles, artifacts or checkpoints."""
+    mask = options.mask
+    if mask is None or not (mask.image_url or "").startswith("data:"):
+        return options
+    digest = hashlib.sha256((mask.image_url or "").encode()).hexdigest()[:16]
+    return options.model_copy(update={"mask": ImageMask(image_url=f"data-url-omitted:sha256={digest}")})
 
 
 def _wants_stream(request: ImageRequest, on_event: object) -> bool:
@@ -416,7 +448,7 @@ async def _prepend(first: StreamEventT, rest: AsyncIterator[StreamEventT]) -> As
 
 
 def _as_list(images: ImageInput | Sequence[ImageInput]) -> Sequence[ImageInput]:
-    if isinstance(images, str | bytes | os.PathLike | GeneratedImage):
+    if isinstance(images, str | bytes | bytearray | os.PathLike | GeneratedImage):
         return [images]
     return images
 

@@ -37,8 +37,8 @@ INPUT_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 DEFAULT_MAX_INPUT_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_INPUT_PIXELS = 64 * 1024 * 1024
 
-_DATA_URL = re.compile(r"^data:(image/[\w.+-]+);base64,(.*)$", re.DOTALL)
-_FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]{1,128}$")
+_DATA_URL = re.compile(r"data:(image/[\w.+-]+);base64,(.*)", re.DOTALL)
+_FILE_ID = re.compile(r"file-[A-Za-z0-9_-]{1,128}")
 
 
 class InputImage(BaseModel):
@@ -115,7 +115,7 @@ class InputResolver:
             try:
                 return self._from_handle(self.store.get(text))
             except ImageNotFoundError:
-                if _FILE_ID.match(text):
+                if _FILE_ID.fullmatch(text):
                     return InputImage(source=f"file {text}", reference=ImageReference(file_id=text))
                 if not self._looks_like_path(text):
                     raise
@@ -167,9 +167,11 @@ class InputResolver:
         return checked.model_copy(update={"handle": handle})
 
     def _from_data_url(self, text: str) -> InputImage:
-        match = _DATA_URL.match(text)
+        match = _DATA_URL.fullmatch(text)
         if match is None:
             raise InvalidInputError("a data URL input must look like data:image/png;base64,...")
+        if len(match.group(2)) * 3 // 4 > self.max_bytes + 3:
+            raise InvalidInputError(f"the data URL image is larger than {self.max_bytes / 1e6:.0f} MB")
         try:
             data = base64.b64decode(match.group(2), validate=True)
         except (binascii.Error, ValueError):
@@ -182,13 +184,25 @@ class InputResolver:
     def _from_path(self, text: str) -> InputImage:
         path = self._allowed_path(text)
         try:
+            if path.stat().st_size > self.max_bytes:
+                raise InvalidInputError(f"{path.name} is larger than {self.max_bytes / 1e6:.0f} MB, the input limit")
             data = path.read_bytes()
         except OSError as exc:
-            raise InvalidInputError(f"cannot read {text!r}: {exc.strerror}") from None
+            raise InvalidInputError(f"cannot read {text[:200]!r}: {exc.strerror}") from None
         return self.check_bytes(data, source=f"file {Path(text).name}")
 
     def _allowed_path(self, text: str) -> Path:
         """The real path of ``text`` if it lies inside an allowed root; relative paths try each root."""
+        if "\x00" in text or len(text) > 4096:
+            raise InvalidInputError("that is not a usable file path; pass an image id returned by the tool")
+        try:
+            return self._contained(text)
+        except (OSError, ValueError, RuntimeError):  # name too long, symlink loop, ...
+            raise InvalidInputError(
+                f"cannot use {text[:200]!r} as an input image path; pass an image id returned by the tool"
+            ) from None
+
+    def _contained(self, text: str) -> Path:
         raw = Path(text).expanduser()
         candidates = [raw] if raw.is_absolute() else [root / raw for root in self.roots]
         for candidate in candidates:

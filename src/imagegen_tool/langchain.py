@@ -233,13 +233,16 @@ def _union(groups: Any) -> tuple[str, ...] | None:
 
 
 def _narrow_by_locked_values(field: str, allowed: tuple[str, ...], options: ImageOptions) -> tuple[str, ...]:
-    """Drop values that can never be valid next to a locked option (transparency needs an alpha format)."""
-    alpha = general_rules().alpha_formats
-    if field == "background" and options.output_format is not None and options.output_format not in alpha:
-        return tuple(value for value in allowed if value != "transparent")
-    if field == "output_format" and options.background == "transparent":
-        return tuple(value for value in allowed if value in alpha)
-    return allowed
+    """Keep the values that are valid next to the locked options: one check, every rule of the table (an agent
+    is never offered a value it would then be told to change through an option it cannot see)."""
+    kept = []
+    for value in allowed:
+        try:
+            options.merge({field: value})
+        except ImageGenerationError:
+            continue
+        kept.append(value)
+    return tuple(kept)
 
 
 def describe_validation_error(error: ValidationError, *, tool_name: str = "the tool") -> str:
@@ -407,9 +410,10 @@ class ImageGenerationTool(BaseTool):
     """Follow the conversation: when the agent passes no ``image_ids``, continue from the latest image of the
     same LangGraph thread (``configurable.thread_id``), so "now make it look realistic" edits that image. The
     image model still decides (``action="auto"``) whether a request is an edit or a new picture."""
-    partial_image_data: bool = False
-    """Put each partial image's bytes (base64) into its custom event, for UIs that cannot read the store. The
-    events never enter the conversation or checkpoints; by default they carry the file location only."""
+    partial_image_data: bool = True
+    """Put each partial image's bytes (base64) into its custom event, so a UI can render it at once (preview
+    files are removed when the call ends unless the generator has ``keep_partials=True``). Custom events never
+    enter the conversation, the agent's context or checkpoints. ``False`` sends the file location only."""
 
     def __init__(
         self,
@@ -496,6 +500,8 @@ class ImageGenerationTool(BaseTool):
                 **options,
             )
         except ImageGenerationError as exc:
+            if not self.handle_tool_error:
+                raise
             raise self._tool_error(exc) from exc
         previews = self._previews(result) if self.include_image_block else []
         return self._content(result, previews), list(result.images)
@@ -521,6 +527,8 @@ class ImageGenerationTool(BaseTool):
                 **options,
             )
         except ImageGenerationError as exc:
+            if not self.handle_tool_error:
+                raise
             raise self._tool_error(exc) from exc
         previews = await asyncio.to_thread(self._previews, result) if self.include_image_block else []
         return self._content(result, previews), list(result.images)
@@ -570,11 +578,9 @@ class ImageGenerationTool(BaseTool):
 
         return relay
 
-    def _tool_error(self, exc: ImageGenerationError) -> Exception:
-        """A ``ToolException`` with the agent-facing text, unless the developer wants the typed error raised."""
+    def _tool_error(self, exc: ImageGenerationError) -> ToolException:
+        """A ``ToolException`` with the agent-facing text (the typed error stays its ``__cause__``)."""
         logger.info("%s failed: %s", self.name, exc)
-        if not self.handle_tool_error:
-            return exc
         return ToolException(exc.agent_message)
 
     def _content(self, result: GenerationResult, previews: list[dict[str, Any]]) -> ToolContent:

@@ -72,6 +72,8 @@ class ParsedResponse(BaseModel):
     usage: Usage | None = None
     output_text: str = ""
     error_message: str | None = None
+    stored: bool = False
+    """Whether the API stored the response (``store``), so later requests can continue from it."""
 
 
 def parse_response(response: Response | Mapping[str, Any]) -> ParsedResponse:
@@ -101,6 +103,7 @@ def parse_response(response: Response | Mapping[str, Any]) -> ParsedResponse:
         usage=parse_usage(response),
         output_text="\n".join(texts),
         error_message=getattr(error, "message", None) if error else None,
+        stored=bool(getattr(response, "store", False)),
     )
 
 

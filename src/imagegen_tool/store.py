@@ -31,15 +31,16 @@ __all__ = ["ImageStore", "LocalImageStore", "is_valid_image_id", "new_image_id"]
 
 logger = logging.getLogger(__name__)
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _RECORD_SUFFIX = ".json"
 _SESSIONS_DIR = ".sessions"
+_CLAIMS_DIR = ".ids"  # one empty file per id ever given out by this store
 _PARTIAL_MARK = ".partial-"  # a "." can never be part of a handle id, so previews never collide with images
 
 
 def is_valid_image_id(image_id: str) -> bool:
     """Handle ids are 1-128 characters of letters, digits, ``_`` and ``-``: never a path."""
-    return bool(_ID_RE.match(image_id))
+    return bool(_ID_RE.fullmatch(image_id))
 
 
 def new_image_id(prefix: str = "img") -> str:
@@ -135,6 +136,7 @@ class LocalImageStore(ImageStore):
             os.replace(record_tmp, self._record_path(image_id))
         except BaseException as exc:
             image_path.unlink(missing_ok=True)
+            (self.root / _CLAIMS_DIR / image_id).unlink(missing_ok=True)
             if record_tmp is not None:
                 record_tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError) and not isinstance(exc, StorageError):
@@ -171,7 +173,7 @@ class LocalImageStore(ImageStore):
             handle = self.get(image_id)
         except ImageNotFoundError:
             return
-        for path in (self.root / handle.filename, self._record_path(handle.id)):
+        for path in (self.root / handle.filename, self._record_path(handle.id), self.root / _CLAIMS_DIR / handle.id):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
@@ -226,10 +228,6 @@ class LocalImageStore(ImageStore):
             raise StorageError(f"cannot read the latest image of a session: {exc}") from exc
         return image_id if is_valid_image_id(image_id) else None
 
-    def contains_path(self, path: str | os.PathLike[str]) -> bool:
-        """Whether ``path`` resolves (symlinks followed) to a file inside this store."""
-        return Path(path).resolve().is_relative_to(self.root)
-
     # -- internals ---------------------------------------------------------------------------------------
 
     def _checked(self, image_id: str) -> str:
@@ -272,18 +270,30 @@ class LocalImageStore(ImageStore):
         return Path(name)
 
     def _link_unique(self, temp: Path, base_id: str, extension: str) -> tuple[str, Path]:
-        """Give ``temp`` its final name without ever replacing an existing image (``os.link`` fails if the
-        name exists; a record without an image, or an image without a record, also marks the id taken)."""
+        """Give ``temp`` its final name without ever replacing an existing image. An id is claimed first with
+        an exclusive create in ``.ids/`` (whatever the format), so two writers can never share an id."""
+        claims = self.root / _CLAIMS_DIR
+        try:
+            claims.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {claims}: {exc}") from exc
         for attempt in range(100):
             image_id = base_id if attempt == 0 else f"{base_id[:120]}-{attempt + 1}"
-            target = self.root / f"{image_id}.{extension}"
             if self._record_path(image_id).exists():
                 continue
             try:
-                os.link(temp, target)
+                os.close(os.open(claims / image_id, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
             except FileExistsError:
                 continue
             except OSError as exc:
+                raise StorageError(f"cannot claim image id {image_id!r} in {self.root}: {exc}") from exc
+            target = self.root / f"{image_id}.{extension}"
+            try:
+                os.link(temp, target)
+            except OSError as exc:
+                (claims / image_id).unlink(missing_ok=True)
+                if isinstance(exc, FileExistsError):
+                    continue
                 raise StorageError(f"cannot store image {image_id!r} in {self.root}: {exc}") from exc
             return image_id, target
         raise StorageError(f"cannot find a free name for image {base_id!r} in {self.root}")

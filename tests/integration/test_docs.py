@@ -52,7 +52,8 @@ def python_blocks(text: str) -> list[Block]:
             closing = _FENCE.match(lines[index])
             if closing and closing["fence"].startswith(fence) and not closing["info"].strip():
                 break
-            body.append(lines[index][indent:] if lines[index][:indent].isspace() else lines[index].lstrip())
+            line = lines[index]
+            body.append(line[indent:] if line[:indent].strip() == "" else line.lstrip())
             index += 1
         index += 1
         previous = next((line.strip() for line in reversed(lines[:start]) if line.strip()), "")

@@ -247,3 +247,25 @@ def test_bad_masks_are_refused(generator: ImageGenerator, imagegen_emulator: Emu
     _refused(generator, imagegen_emulator, store_dir, "same size", _png((64, 64)), mask=_mask((32, 32)))
     with pytest.raises(InvalidInputError, match="needs an image"):
         generator.generate("x", mask=_mask())
+
+
+def test_nul_bytes_and_overlong_paths_are_refused(
+    generator: ImageGenerator, imagegen_emulator: Emulator, store_dir: Path
+) -> None:
+    for bad in ("a\x00b.png", "y" * 300, "z/" * 3000):
+        _refused(generator, imagegen_emulator, store_dir, "path|no image|outside", bad)
+
+
+def test_bytearray_input(generator: ImageGenerator, imagegen_emulator: Emulator) -> None:
+    generator.edit("add stars", bytearray(_png()))
+    assert len(imagegen_emulator.requests_to("/v1/files", method="POST")) == 1
+
+
+def test_session_whose_latest_image_was_deleted_starts_fresh(
+    generator: ImageGenerator, imagegen_emulator: Emulator
+) -> None:
+    first = generator.generate("a robot", session="s")
+    generator.store.delete(first.image.id)
+    result = generator.generate("a boat at sea", session="s")
+    assert "previous_response_id" not in _responses(imagegen_emulator)[1]
+    assert generator.store.latest("s") == result.image.id

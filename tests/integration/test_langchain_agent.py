@@ -166,7 +166,7 @@ def test_moderation_block_reaches_the_agent_which_rephrases(
     assert (blocked.status, drawn.status) == ("error", "success")
     assert blocked.artifact is None
     assert_valid_images(drawn.artifact)
-    assert sorted(path.name for path in tmp_path.iterdir() if path.suffix != ".json") == [
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file() and p.suffix != ".json") == [
         Path(drawn.artifact[0].path or "").name
     ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from langchain_core.messages import AIMessage
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 from openai import AsyncOpenAI, OpenAI
+from PIL import Image
 
 from imagegen_tool import ImageOptions
 from imagegen_tool.langchain import COMPLETED_EVENT, PARTIAL_IMAGE_EVENT, PROGRESS_EVENT, ImageGenerationTool
@@ -27,10 +30,10 @@ def _tool(
     )
 
 
-async def test_astream_events_carries_partial_images_without_base64(
+async def test_astream_events_carries_partial_images_paths_only_when_asked(
     tmp_path: Path, openai_client: OpenAI, async_openai_client: AsyncOpenAI
 ) -> None:
-    tool = _tool(tmp_path, openai_client, async_openai_client)
+    tool = _tool(tmp_path, openai_client, async_openai_client, partial_image_data=False)
     custom = []
     async for event in tool.astream_events({"prompt": "a lantern"}, version="v2"):
         if event["event"] == "on_custom_event":
@@ -46,7 +49,7 @@ async def test_astream_events_carries_partial_images_without_base64(
     json.dumps([data for _, data in custom])  # JSON-friendly
 
 
-def test_sync_invoke_dispatches_to_callbacks_and_can_include_data(
+def test_sync_invoke_dispatches_previews_with_their_bytes_by_default(
     tmp_path: Path, openai_client: OpenAI, async_openai_client: AsyncOpenAI
 ) -> None:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -57,11 +60,18 @@ def test_sync_invoke_dispatches_to_callbacks_and_can_include_data(
         def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
             received.append((name, data))
 
-    tool = _tool(tmp_path, openai_client, async_openai_client, partial_image_data=True)
-    tool.invoke({"prompt": "a lantern"}, config={"callbacks": [Collect()]})
+    tool = _tool(tmp_path, openai_client, async_openai_client)
+    message = tool.invoke(
+        {"type": "tool_call", "id": "c1", "name": tool.name, "args": {"prompt": "a lantern"}},
+        config={"callbacks": [Collect()]},
+    )
     partials = [data for name, data in received if name == PARTIAL_IMAGE_EVENT]
     assert len(partials) == 2
-    assert all(p["b64"] for p in partials)
+    for partial in partials:  # renderable after the call, when the preview files are gone
+        assert not Path(partial["path"]).exists()
+        with Image.open(io.BytesIO(base64.b64decode(partial["b64"]))) as opened:
+            assert opened.size == (partial["width"], partial["height"])
+    assert "b64" not in str(message.content)
 
 
 def test_no_custom_events_without_partial_images(

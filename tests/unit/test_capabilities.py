@@ -230,7 +230,6 @@ def test_general_rules_follow_the_sdk_text() -> None:
     assert set(rules.compression_formats) == {"jpeg", "webp"}  # image_generate_params: "`webp` or `jpeg`"
     assert rules.gif_frame_count == (2, 16)  # image_generate_params: "Accepts integers from 2 through 16"
     assert rules.gif_frame_duration_ms == (10, 655350)  # "rounds to the nearest 10 ms and caps ... at 655,350"
-    assert rules.partial_images == (0, 3)
 
 
 def test_general_rule_formats_are_sdk_output_formats() -> None:

@@ -258,3 +258,45 @@ def test_redact_masks_keys_bearer_and_base64() -> None:
     assert blob not in text
     assert "data:image/png;base64,<" in text
     assert "<base64 500 chars>" in text
+
+
+# -- review regressions: paid images are never lost to a neighbour's failure --------------------------------
+
+
+def test_a_bad_image_does_not_lose_the_good_one(tmp_path: Path, azure_body: dict[str, Any]) -> None:
+    bad = copy.deepcopy(_calls(azure_body)[0])
+    bad.update(id="ig_bad", result="not base64 at all!")
+    azure_body["output"].append(bad)
+    result = ImageGenerator(store=tmp_path, backend=RecordedBackend(azure_body)).generate("x")
+    assert [image.id for image in result.images] == [_calls(azure_body)[0]["id"]]
+    (failure,) = result.failures
+    assert (failure.call_id, failure.code) == ("ig_bad", "invalid_image_data")
+
+
+class StreamingBackend(RecordedBackend):
+    """Streams one undecodable partial image, then the recorded response."""
+
+    def stream(self, request: ImageRequest) -> Any:
+        from imagegen_tool.streaming import PartialImageData, StreamOutcome
+
+        yield PartialImageData(call_id="ig_x", index=0, b64="%%%")
+        yield StreamOutcome(parsed=self.run(request))
+
+
+def test_a_broken_partial_image_is_skipped_not_fatal(tmp_path: Path, azure_body: dict[str, Any]) -> None:
+    events: list[Any] = []
+    result = ImageGenerator(store=tmp_path, backend=StreamingBackend(azure_body)).generate(
+        "x", partial_images=1, on_event=events.append
+    )
+    assert Path(result.image.path or "").exists()
+    assert [e.type for e in events] == ["completed"]
+
+
+def test_an_inline_mask_is_not_copied_into_handles(tmp_path: Path, azure_body: dict[str, Any]) -> None:
+    data_url = "data:image/png;base64," + "A" * 4000
+    result = ImageGenerator(store=tmp_path, backend=RecordedBackend(azure_body)).generate(
+        "x", options={"mask": {"image_url": data_url}}
+    )
+    dumped = result.image.model_dump_json() + repr(result.image) + (tmp_path / f"{result.image.id}.json").read_text()
+    assert "A" * 100 not in dumped
+    assert (result.image.options.mask.image_url or "").startswith("data-url-omitted:sha256=")

@@ -471,3 +471,48 @@ def test_images_from_message_accepts_handles_and_their_dict_form(tmp_path: Path)
     assert images_from_message(as_dicts) == message.artifact
     with pytest.raises(ValueError, match="not an image tool artifact"):
         images_from_message(ToolMessage("x", tool_call_id="1", artifact=[{"unrelated": True}]))
+
+
+def test_schema_never_offers_values_the_locked_options_forbid(tmp_path: Path) -> None:
+    from imagegen_tool.langchain import build_args_schema
+
+    schema = build_args_schema(
+        ImageOptions(output_format="webp", output_compression=60), ("output_format", "background")
+    )
+    formats = schema.model_json_schema()["properties"]["output_format"]
+    assert set(_enum(formats)) == {"jpeg", "webp"}
+    streaming = build_args_schema(ImageOptions(model="gpt-image-2.5-sunburst", partial_images=2), ("output_format",))
+    assert set(_enum(streaming.model_json_schema()["properties"]["output_format"])) == {"png", "webp", "jpeg"}
+
+
+def _enum(prop: dict[str, Any]) -> list[str]:
+    for option in prop.get("anyOf", [prop]):
+        if "enum" in option:
+            return list(option["enum"])
+    raise AssertionError(f"no enum in {prop}")
+
+
+def test_typed_error_keeps_the_sdk_cause_when_not_handled(tmp_path: Path) -> None:
+    import httpx
+    import openai
+
+    from imagegen_tool import APIError
+    from imagegen_tool.langchain import ImageGenerationTool
+
+    class Failing:
+        name = "failing"
+
+        def run(self, request: Any) -> Any:
+            response = httpx.Response(503, json={}, request=httpx.Request("POST", "http://x/v1/responses"))
+            try:
+                raise openai.InternalServerError("down", response=response, body=None)
+            except openai.OpenAIError as exc:
+                raise APIError("down", status_code=503, retryable=True) from exc
+
+        async def arun(self, request: Any) -> Any:
+            return self.run(request)
+
+    tool = ImageGenerationTool(generator=ImageGenerator(store=tmp_path, backend=Failing()), handle_tool_error=False)
+    with pytest.raises(APIError) as caught:
+        tool.invoke({"prompt": "x"})
+    assert isinstance(caught.value.__cause__, openai.InternalServerError)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -15,6 +16,11 @@ from PIL import Image
 from imagegen_tool import ImageOptions, ImageRecord, LocalImageStore
 from imagegen_tool.errors import ImageNotFoundError, InvalidInputError, StorageError
 from imagegen_tool.imageinfo import inspect_image
+
+
+def _files(root: Path) -> list[str]:
+    """Every file under ``root`` (the id claims in ``.ids/`` included)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def _png(size: tuple[int, int] = (8, 6), mode: str = "RGB") -> bytes:
@@ -47,7 +53,7 @@ def test_save_writes_image_and_record_and_get_resolves_it(tmp_path: Path) -> Non
     assert len(handle.sha256) == 64
     assert store.get("ig_abc") == handle
     assert store.read_bytes("ig_abc") == data
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ig_abc.json", "ig_abc.png"]
+    assert _files(tmp_path) == [".ids/ig_abc", "ig_abc.json", "ig_abc.png"]
 
 
 def test_same_id_never_overwrites(tmp_path: Path) -> None:
@@ -84,7 +90,7 @@ def test_failed_record_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(StorageError, match="No space left"):
         store.save(_png(), _record())
-    assert list(tmp_path.iterdir()) == []
+    assert _files(tmp_path) == []
 
 
 def test_failed_image_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,7 +102,7 @@ def test_failed_image_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(StorageError, match="I/O error"):
         store.save(_png(), _record())
-    assert list(tmp_path.iterdir()) == []
+    assert _files(tmp_path) == []
 
 
 def test_unwritable_root_is_a_storage_error(tmp_path: Path) -> None:
@@ -135,19 +141,8 @@ def test_delete_removes_both_files_and_ignores_unknown(tmp_path: Path) -> None:
     handle = store.save(_png(), _record())
     store.delete(handle.id)
     store.delete(handle.id)
-    assert list(tmp_path.iterdir()) == []
+    assert _files(tmp_path) == []
     assert not store.exists(handle.id)
-
-
-def test_contains_path_follows_symlinks(tmp_path: Path) -> None:
-    root, outside = tmp_path / "store", tmp_path / "outside"
-    root.mkdir()
-    outside.mkdir()
-    (root / "link").symlink_to(outside / "secret.png")
-    store = LocalImageStore(root)
-    assert store.contains_path(root / "a.png")
-    assert not store.contains_path(root / "link")
-    assert not store.contains_path(root / ".." / "outside" / "x.png")
 
 
 async def test_async_save_and_get(tmp_path: Path) -> None:
@@ -181,3 +176,34 @@ def test_svg_dimensions_and_unknown_bytes() -> None:
     assert (boxed.width, boxed.height) == (300, 150)
     unknown = inspect_image(b"definitely not an image")
     assert (unknown.format, unknown.extension, unknown.width) == ("bin", "bin", None)
+
+
+def test_trailing_newline_is_not_an_id() -> None:
+    from imagegen_tool.store import is_valid_image_id
+
+    assert is_valid_image_id("ig_1")
+    assert not is_valid_image_id("ig_1\n")
+
+
+def test_concurrent_saves_of_one_id_in_two_formats_get_distinct_ids(tmp_path: Path) -> None:
+    import threading
+
+    store = LocalImageStore(tmp_path)
+    png, jpeg = _png(), io.BytesIO()
+    Image.new("RGB", (8, 6)).save(jpeg, "JPEG")
+    barrier = threading.Barrier(8)
+    handles: list[Any] = []
+
+    def save(data: bytes) -> None:
+        barrier.wait()
+        handles.append(store.save(data, _record("ig_same", data=data)))
+
+    threads = [threading.Thread(target=save, args=(png if i % 2 else jpeg.getvalue(),)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({h.id for h in handles}) == 8
+    for handle in handles:
+        assert store.get(handle.id).filename == handle.filename
+        assert Path(handle.path or "").read_bytes() == store.read_bytes(handle.id)
