@@ -94,6 +94,8 @@ class ResponsesBackend:
     ) -> None:
         self._client = client
         self._async_client = async_client
+        self._owned_client: OpenAI | None = None
+        self._owned_async: tuple[asyncio.AbstractEventLoop, AsyncOpenAI] | None = None
         self._client_kwargs: dict[str, Any] = dict(client_options or {})
         if api_key is not None:
             self._client_kwargs["api_key"] = api_key
@@ -112,15 +114,35 @@ class ResponsesBackend:
 
     @property
     def client(self) -> OpenAI:
-        if self._client is None:
-            self._client = _make_client(OpenAI, self._client_kwargs)
-        return self._client
+        if self._client is not None:
+            return self._client
+        if self._owned_client is None:
+            self._owned_client = _make_client(OpenAI, self._client_kwargs)
+        return self._owned_client
 
     @property
     def async_client(self) -> AsyncOpenAI:
-        if self._async_client is None:
-            self._async_client = _make_client(AsyncOpenAI, self._client_kwargs)
-        return self._async_client
+        """The async client. One made here belongs to the event loop that first used it, so a backend used from
+        a new loop (a second ``asyncio.run``) gets a new client instead of one bound to a closed loop."""
+        if self._async_client is not None:
+            return self._async_client
+        loop = asyncio.get_running_loop()
+        if self._owned_async is None or self._owned_async[0] is not loop or loop.is_closed():
+            self._owned_async = (loop, _make_client(AsyncOpenAI, self._client_kwargs))
+        return self._owned_async[1]
+
+    def close(self) -> None:
+        """Close the sync client if this backend made it (clients passed in are the caller's to close)."""
+        if self._owned_client is not None:
+            self._owned_client.close()
+            self._owned_client = None
+
+    async def aclose(self) -> None:
+        """Close the clients this backend made (async one first, on the running loop)."""
+        if self._owned_async is not None and self._owned_async[0] is asyncio.get_running_loop():
+            await self._owned_async[1].close()
+        self._owned_async = None
+        self.close()
 
     def build(self, request: ImageRequest, wire: WireInputs | None = None, *, stream: bool = False) -> dict[str, Any]:
         """The ``responses.create`` keyword arguments for ``request`` (inputs already planned in ``wire``)."""

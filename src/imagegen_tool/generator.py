@@ -120,6 +120,30 @@ class ImageGenerator:
     def __repr__(self) -> str:
         return f"ImageGenerator(store={self.store!r}, backend={self.backend!r})"
 
+    def close(self) -> None:
+        """Close the HTTP clients the generator made (not clients you passed in)."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        aclose = getattr(self.backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def __enter__(self) -> ImageGenerator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> ImageGenerator:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # -- public API ---------------------------------------------------------------------------------------
 
     def generate(

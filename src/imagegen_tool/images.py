@@ -99,7 +99,7 @@ class ImageRecord(BaseModel):
     response_stored: bool = False
     """Whether that response was stored (``store=True``), so later edits may continue from it."""
     model: str | None = None
-    """The image model requested (``None``: the API default)."""
+    """The image model the request used (the configured one, else the API default at the time)."""
     text_model: str | None = None
     """The text model that drove the call (the Responses API reports its resolved snapshot)."""
     options: ImageOptions = Field(default_factory=ImageOptions)

@@ -50,8 +50,9 @@ def new_image_id(prefix: str = "img") -> str:
 class ImageStore(ABC):
     """Persistent storage for generated images and their records.
 
-    Implement the four sync methods; the async ones run them in a worker thread so large writes never block
-    an event loop. Stores for other back-ends (fsspec, S3) implement the same interface.
+    Implement the abstract sync methods (images, previews, session pointers); the async ones run them in a
+    worker thread so large writes never block an event loop. Stores for other back-ends (fsspec, S3) implement
+    the same interface.
     """
 
     @abstractmethod

@@ -180,3 +180,19 @@ def test_no_base64_in_handles(generator: ImageGenerator) -> None:
     raw = Path(image.path or "").read_bytes()
     assert base64.b64encode(raw)[:64].decode() not in dumped
     assert len(raw) == image.byte_size
+
+
+def test_a_generator_survives_a_new_event_loop(imagegen_emulator: Emulator, store_dir: Path) -> None:
+    import asyncio
+
+    generator = ImageGenerator(store=store_dir, base_url=imagegen_emulator.url, api_key="k")
+    first = asyncio.run(generator.agenerate("a fox"))
+    second = asyncio.run(generator.agenerate("a fox"))  # a second loop: the first one's client is unusable
+    assert first.image.id != second.image.id
+
+    async def use_and_close() -> None:
+        async with ImageGenerator(store=store_dir, base_url=imagegen_emulator.url, api_key="k") as scoped:
+            await scoped.agenerate("a fox")
+
+    asyncio.run(use_and_close())
+    generator.close()
