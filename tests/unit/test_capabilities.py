@@ -24,20 +24,9 @@ from imagegen_tool.capabilities import (
     general_rules,
     known_models,
 )
+from tests.fixtures.sdk_models import GPT_IMAGE_2, GPT_IMAGE_2_5, GPT_IMAGE_2_6, SDK_HINTS, STANDARD_SIZES
 
-SDK_HINTS = typing.get_type_hints(ImageGeneration)
-STANDARD_SIZES = {"1024x1024", "1536x1024", "1024x1536"}
 ENUM_FIELDS = ("quality", "background", "output_format", "moderation", "complexity", "input_fidelity")
-
-# Model families as the SDK docstrings group them.
-GPT_IMAGE_2 = ("gpt-image-2", "gpt-image-2-2026-04-21")
-GPT_IMAGE_2_5 = (
-    "gpt-image-2.5-sunburst",
-    "gpt-image-2.5-sunburst-2026-09-08",
-    "gpt-image-2.5-flare",
-    "gpt-image-2.5-flare-2026-09-08",
-)
-GPT_IMAGE_2_6 = ("gpt-image-2.6-sunburst", "gpt-image-2.6-flare")
 
 
 def literal_values(tp: Any) -> set[Any]:
@@ -153,7 +142,7 @@ def test_custom_size_limits_follow_the_sdk_text(model: str) -> None:
 @pytest.mark.parametrize("model", CURRENT_MODELS)
 def test_every_current_model_takes_the_standard_sizes_and_auto(model: str) -> None:
     assert "standard sizes `1024x1024`, `1536x1024`, and `1024x1536` are supported" in sdk_doc("size")
-    assert set(caps(model).sizes) == STANDARD_SIZES
+    assert set(caps(model).sizes) == set(STANDARD_SIZES)
     assert caps(model).auto_size is True
 
 

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.types.responses.tool_param import (
-    ImageGeneration,
     ImageGenerationInputImageMask,
     ImageGenerationSvg,
     ImageGenerationSvgReasoning,
@@ -25,19 +24,9 @@ from pydantic import ValidationError
 from imagegen_tool.capabilities import capabilities_for, default_image_model, known_models
 from imagegen_tool.errors import InvalidInputError, InvalidOptionsError
 from imagegen_tool.options import TRUSTED_CONTEXT, ImageMask, ImageOptions, SvgOptions, parse_size
-
-SDK_HINTS = typing.get_type_hints(ImageGeneration)
-STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+from tests.fixtures.sdk_models import GPT_IMAGE_2, GPT_IMAGE_2_5, GPT_IMAGE_2_6, SDK_HINTS, STANDARD_SIZES
 
 GPT_IMAGE_1_5 = ("gpt-image-1.5", "chatgpt-image-latest")
-GPT_IMAGE_2 = ("gpt-image-2", "gpt-image-2-2026-04-21")
-GPT_IMAGE_2_5 = (
-    "gpt-image-2.5-sunburst",
-    "gpt-image-2.5-sunburst-2026-09-08",
-    "gpt-image-2.5-flare",
-    "gpt-image-2.5-flare-2026-09-08",
-)
-GPT_IMAGE_2_6 = ("gpt-image-2.6-sunburst", "gpt-image-2.6-flare")
 CUSTOM_SIZE_MODELS = (*GPT_IMAGE_2, *GPT_IMAGE_2_5)
 FIXED_SIZE_MODELS = ("gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2_6)
 CURRENT_MODELS = ("gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2, *GPT_IMAGE_2_5, *GPT_IMAGE_2_6)
