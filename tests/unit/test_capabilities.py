@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from typing import Any
 
 import pytest
 from openai.types.image_model import ImageModel
@@ -24,19 +23,16 @@ from imagegen_tool.capabilities import (
     general_rules,
     known_models,
 )
-from tests.fixtures.sdk_models import GPT_IMAGE_2, GPT_IMAGE_2_5, GPT_IMAGE_2_6, SDK_HINTS, STANDARD_SIZES
+from tests.fixtures.sdk_models import (
+    GPT_IMAGE_2,
+    GPT_IMAGE_2_5,
+    GPT_IMAGE_2_6,
+    SDK_HINTS,
+    STANDARD_SIZES,
+    literal_values,
+)
 
 ENUM_FIELDS = ("quality", "background", "output_format", "moderation", "complexity", "input_fidelity")
-
-
-def literal_values(tp: Any) -> set[Any]:
-    """Every value of every ``Literal`` inside a (possibly nested, Optional or Union) annotation."""
-    if typing.get_origin(tp) is typing.Literal:
-        return set(typing.get_args(tp))
-    values: set[Any] = set()
-    for arg in typing.get_args(tp):
-        values |= literal_values(arg)
-    return values
 
 
 def sdk_doc(field: str) -> str:

@@ -24,7 +24,14 @@ from pydantic import ValidationError
 from imagegen_tool.capabilities import capabilities_for, default_image_model, known_models
 from imagegen_tool.errors import InvalidInputError, InvalidOptionsError
 from imagegen_tool.options import TRUSTED_CONTEXT, ImageMask, ImageOptions, SvgOptions, parse_size
-from tests.fixtures.sdk_models import GPT_IMAGE_2, GPT_IMAGE_2_5, GPT_IMAGE_2_6, SDK_HINTS, STANDARD_SIZES
+from tests.fixtures.sdk_models import (
+    GPT_IMAGE_2,
+    GPT_IMAGE_2_5,
+    GPT_IMAGE_2_6,
+    SDK_HINTS,
+    STANDARD_SIZES,
+    literal_values,
+)
 
 GPT_IMAGE_1_5 = ("gpt-image-1.5", "chatgpt-image-latest")
 CUSTOM_SIZE_MODELS = (*GPT_IMAGE_2, *GPT_IMAGE_2_5)
@@ -51,16 +58,6 @@ def outcome(**options: Any) -> ImageOptions | InvalidOptionsError:
         return ImageOptions(**options)
     except InvalidOptionsError as error:
         return error
-
-
-def literal_values(tp: Any) -> set[Any]:
-    """Every value of every ``Literal`` inside a (possibly nested, Optional or Union) annotation."""
-    if typing.get_origin(tp) is typing.Literal:
-        return set(typing.get_args(tp))
-    values: set[Any] = set()
-    for arg in typing.get_args(tp):
-        values |= literal_values(arg)
-    return values
 
 
 def sdk_accepts_custom_size(width: int, height: int) -> bool:
