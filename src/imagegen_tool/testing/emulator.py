@@ -17,6 +17,7 @@ from typing import Any, Self
 
 import uvicorn
 
+from .payloads import LatencyModel, Payload
 from .server import create_app
 from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
 
@@ -46,9 +47,14 @@ class Emulator:
         host: interface to bind (loopback by default: the emulator is for tests and demos).
         port: port to bind; 0 picks a free one.
         seed: mixed into every image, so the same prompt gives other (still deterministic) bytes.
-        latency: seconds added before every answer.
+        latency: seconds added before every answer, or a :class:`LatencyModel` drawing a delay per request
+            (``LatencyModel.recorded(scale=0.01)``: real generation times, 19-90 s, scaled to 0.19-0.9 s).
         moderation_trigger: a word that, found in a prompt, makes the request blocked by moderation
             (``None`` disables it).
+        realistic: serve noise images with the byte sizes of real ones (a 1024x1024 PNG is ~1.6 MB, its
+            partials ~1.5 MB) instead of the small rendered pictures: for benchmarks and load tests.
+        image_bytes: serve these bytes as every final image (and ``partial_image_bytes``, defaulting to them,
+            as every partial image), whatever the request asks for.
     """
 
     def __init__(
@@ -57,14 +63,19 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 0,
-        latency: float = 0.0,
+        latency: float | LatencyModel = 0.0,
         moderation_trigger: str | None = "forbidden",
+        realistic: bool = False,
+        image_bytes: bytes | None = None,
+        partial_image_bytes: bytes | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self._state = EmulatorState(seed=seed, moderation_trigger=moderation_trigger)
         self._default_latency = latency
-        self._state.latency = latency
+        self.set_latency(latency)
+        self._default_payload = Payload(image_bytes, partial_image_bytes, realistic)
+        self._state.payload = self._default_payload
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._bound: tuple[str, int] | None = None
@@ -153,10 +164,11 @@ class Emulator:
         return f"http://{host}:{port}/v1"
 
     def reset(self) -> None:
-        """Back to a clean state: no logged requests, stored responses, files or planned faults; latency and
-        moderation trigger back to the constructor's values."""
+        """Back to a clean state: no logged requests, stored responses, files or planned faults; latency,
+        payload and moderation trigger back to the constructor's values."""
         self._state.reset()
-        self._state.latency = self._default_latency
+        self.set_latency(self._default_latency)
+        self._state.payload = self._default_payload
 
     # --- inspection ------------------------------------------------------------------------------------
 
@@ -200,11 +212,24 @@ class Emulator:
     def moderation_trigger(self, word: str | None) -> None:
         self._state.moderation_trigger = word
 
-    def set_latency(self, seconds: float) -> None:
-        """Delay every answer by ``seconds`` (until :meth:`reset`)."""
+    def set_latency(self, seconds: float | LatencyModel) -> None:
+        """Delay every answer by ``seconds``, or by a delay drawn per request from a :class:`LatencyModel`
+        (until :meth:`reset`)."""
+        if isinstance(seconds, LatencyModel):
+            self._state.latency_model = seconds
+            self._state.latency = 0.0
+            return
         if seconds < 0:
             raise ValueError("latency cannot be negative")
+        self._state.latency_model = None
         self._state.latency = seconds
+
+    def set_payload(
+        self, *, realistic: bool = False, image_bytes: bytes | None = None, partial_image_bytes: bytes | None = None
+    ) -> None:
+        """Serve realistic noise images, or the given bytes, instead of the rendered pictures (until
+        :meth:`reset`); with no argument, back to the rendered pictures. See the constructor's arguments."""
+        self._state.payload = Payload(image_bytes, partial_image_bytes, realistic)
 
     def set_partial_delay(self, seconds: float) -> None:
         """Wait ``seconds`` before each streamed partial image (until :meth:`reset`)."""

@@ -30,6 +30,7 @@ from imagegen_tool.errors import InvalidOptionsError
 from imagegen_tool.options import ImageOptions
 
 from . import wire
+from .payloads import Payload
 from .state import (
     EmulatorState,
     PlannedFailure,
@@ -194,7 +195,7 @@ async def _serve(request: Request, handler: Handler, state: EmulatorState) -> Re
         return _finish(_error_response(exc), record, started)
     state.record(record)
 
-    latency = state.latency
+    latency = state.next_latency()
     if latency > 0:
         await asyncio.sleep(latency)
     failure = state.take_failure(record.path)
@@ -687,7 +688,7 @@ async def _image_call(
         mask=mask,
     )
     partial_count = resolved.partial_images if stream else 0
-    final, partials = await _render_b64_off_loop(job, partial_count)
+    final, partials = await _render_b64_off_loop(job, partial_count, state)
     usage = wire.images_usage(
         prompt=revised,
         quality=resolved.quality,
@@ -699,12 +700,16 @@ async def _image_call(
     return dataclasses.replace(pending, result=final, partials=partials, usage=usage)
 
 
-async def _render_b64_off_loop(job: RenderJob, partial_count: int) -> tuple[str, tuple[str, ...]]:
+async def _render_b64_off_loop(job: RenderJob, partial_count: int, state: EmulatorState) -> tuple[str, tuple[str, ...]]:
     # The loop's default executor: asyncio.run() joins its threads when the server stops, so none leak.
-    return await asyncio.get_running_loop().run_in_executor(None, _render_b64, job, partial_count)
+    return await asyncio.get_running_loop().run_in_executor(None, _render_b64, job, partial_count, state.payload)
 
 
-def _render_b64(job: RenderJob, partial_count: int) -> tuple[str, tuple[str, ...]]:
+def _render_b64(job: RenderJob, partial_count: int, payload: Payload) -> tuple[str, tuple[str, ...]]:
+    # Realistic payloads (or given bytes) are cached with their base64, so serving them costs next to nothing.
+    given = payload.b64(job.spec.width, job.spec.height, job.spec.output_format, partial_count)
+    if given is not None:
+        return given
     partials = tuple(_b64(render_partial(job, i, partial_count)) for i in range(partial_count))
     return _b64(render_final(job)), partials
 
@@ -910,7 +915,7 @@ async def _images(
         for v in range(n)
     ]
     partial_count = resolved.partial_images if stream else 0
-    rendered = [await _render_b64_off_loop(job, partial_count) for job in jobs]
+    rendered = [await _render_b64_off_loop(job, partial_count, state) for job in jobs]
     created = int(time.time())
     usage = wire.images_usage(
         prompt=revised,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .payloads import LatencyModel, Payload
+
 __all__ = [
     "REDACTED",
     "EmulatorState",
@@ -131,6 +133,7 @@ class PlannedModeration:
 @dataclass(slots=True)
 class _Faults:
     latency: float = 0.0
+    latency_model: LatencyModel | None = None
     partial_delay: float = 0.0
     failures: list[PlannedFailure] = field(default_factory=list)
     moderation: list[PlannedModeration] = field(default_factory=list)
@@ -146,6 +149,8 @@ class EmulatorState:
         self.default_moderation_trigger = moderation_trigger
         self.moderation_trigger = moderation_trigger
         self._faults = _Faults()
+        #: What replaces the rendered pictures (realistic sizes, given bytes); kept across :meth:`reset`.
+        self.payload = Payload()
         self._requests: list[RecordedRequest] = []
         self._responses: dict[str, dict[str, Any]] = {}
         self._items: dict[str, dict[str, Any]] = {}
@@ -213,6 +218,22 @@ class EmulatorState:
     def latency(self, seconds: float) -> None:
         with self._lock:
             self._faults.latency = seconds
+
+    @property
+    def latency_model(self) -> LatencyModel | None:
+        with self._lock:
+            return self._faults.latency_model
+
+    @latency_model.setter
+    def latency_model(self, model: LatencyModel | None) -> None:
+        with self._lock:
+            self._faults.latency_model = model
+
+    def next_latency(self) -> float:
+        """The delay before the next answer: drawn from the latency model if one is set, else the fixed one."""
+        with self._lock:
+            model, fixed = self._faults.latency_model, self._faults.latency
+        return model.draw() if model is not None else fixed
 
     @property
     def partial_delay(self) -> float:
