@@ -2,13 +2,15 @@
 
 :class:`ImageGenerator` merges per-call options over its defaults (validating them before any request),
 hands an :class:`ImageRequest` to its backend, then decodes, identifies and stores every returned image. The
-sync and async paths share everything but the backend call; in the async path decoding and disk writes run in a
-worker thread so a large image never blocks the event loop.
+sync and async paths share everything but the backend call. In the async path nothing large runs on the event
+loop: base64 is decoded by :mod:`imagegen_tool.decoding` (a decoder that releases the GIL, or chunks on one
+dedicated thread), and disk writes run in worker threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import functools
 import hashlib
 import inspect
@@ -22,6 +24,7 @@ from openai import AsyncOpenAI, OpenAI
 from pydantic import ValidationError
 
 from .backends import ImageBackend, ResponsesBackend
+from .decoding import adecode_b64
 from .errors import (
     APIError,
     ConfigurationError,
@@ -310,7 +313,8 @@ class ImageGenerator:
 
     async def arun(self, request: ImageRequest) -> GenerationResult:
         parsed = await self.backend.arun(request)
-        return await asyncio.to_thread(self._store_results, parsed, request)
+        decoded = await _adecode_images(parsed)
+        return await asyncio.to_thread(self._store_results, parsed, request, decoded)
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -358,11 +362,13 @@ class ImageGenerator:
             async for event in _prepend(first, events):
                 if isinstance(event, PartialImageData):
                     calls.add(event.call_id)
-                    preview = await asyncio.to_thread(self._store_partial, event)
+                    data = await _adecode_or_none(event.b64)
+                    preview = await asyncio.to_thread(self._store_partial, event, data)
                     if preview is not None:
                         yield preview
                 elif isinstance(event, StreamOutcome):
-                    result = await asyncio.to_thread(self._store_results, event.parsed, request)
+                    decoded = await _adecode_images(event.parsed)
+                    result = await asyncio.to_thread(self._store_results, event.parsed, request, decoded)
                     yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
                 else:
                     yield event
@@ -370,10 +376,12 @@ class ImageGenerator:
             if not self.keep_partials:
                 await asyncio.to_thread(_delete_partials, self.store, calls)
 
-    def _store_partial(self, event: PartialImageData) -> PartialImageEvent | None:
-        """Store a preview; a preview that cannot be decoded or stored is skipped, never fatal to the image."""
+    def _store_partial(self, event: PartialImageData, data: bytes | None = None) -> PartialImageEvent | None:
+        """Store a preview (``data``: already decoded); one that cannot be decoded or stored is skipped, never
+        fatal to the image."""
         try:
-            data = decode_b64(event.b64, response_id=event.response_id, call_id=event.call_id)
+            if data is None:
+                data = decode_b64(event.b64, response_id=event.response_id, call_id=event.call_id)
             partial = self.store.save_partial(data, call_id=event.call_id, index=event.index)
         except ImageGenerationError as exc:
             logger.warning("skipped partial image %d of %s: %s", event.index, event.call_id, exc)
@@ -385,16 +393,20 @@ class ImageGenerator:
             self.store.set_latest(session, result.images[-1].id)
         return result
 
-    def _store_results(self, parsed: ParsedResponse, request: ImageRequest) -> GenerationResult:
+    def _store_results(
+        self, parsed: ParsedResponse, request: ImageRequest, decoded: Sequence[bytes | None] = ()
+    ) -> GenerationResult:
         """Decode, identify and store every image on its own: one bad image never costs the others (they were
-        paid for). Raises only when no image could be stored."""
+        paid for). Raises only when no image could be stored. ``decoded`` holds images already decoded (by
+        position; ``None`` where decoding is left to this method, which then reports the error)."""
         stored: list[GeneratedImage] = []
         failures = list(parsed.failures)
         first_error: ImageGenerationError | None = None
         options = _recordable(request.options)
-        for image in parsed.images:
+        for position, image in enumerate(parsed.images):
             try:
-                data = image.decode(parsed.response_id)
+                known = decoded[position] if position < len(decoded) else None
+                data = known if known is not None else image.decode(parsed.response_id)
                 info = inspect_image(data)
                 record = ImageRecord(
                     id=image.call_id or new_image_id(),
@@ -458,6 +470,18 @@ def _completed(result: GenerationResult | None) -> GenerationResult:
     if result is None:  # a backend stream must end with an outcome; guard against a broken custom backend
         raise GenerationFailedError("the image stream ended without a result", code="no_outcome")
     return result
+
+
+async def _adecode_or_none(b64: str) -> bytes | None:
+    """Decoded off the loop; ``None`` if invalid (the caller decodes again on its own path to report it)."""
+    try:
+        return await adecode_b64(b64)
+    except (binascii.Error, ValueError):
+        return None
+
+
+async def _adecode_images(parsed: ParsedResponse) -> list[bytes | None]:
+    return [await _adecode_or_none(image.b64) for image in parsed.images]
 
 
 def _delete_partials(store: ImageStore, calls: set[str]) -> None:

@@ -6,7 +6,6 @@ message items. Base64 stays undecoded here so the caller can decode it off the e
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from openai.types.responses import Response
 from pydantic import BaseModel, ConfigDict
 
+from .decoding import b64decode
 from .errors import GenerationFailedError
 from .images import ImageTokenUsage, ReportedSettings, TokenUsage, Usage
 
@@ -138,7 +138,7 @@ def parse_usage(response: Response) -> Usage | None:
 def decode_b64(data: str, *, response_id: str | None = None, call_id: str | None = None) -> bytes:
     """Strict base64 decoding with an error that says which response and call carried the bad data."""
     try:
-        return base64.b64decode(data, validate=True)
+        return b64decode(data)
     except (binascii.Error, ValueError) as exc:
         raise GenerationFailedError(
             f"the API returned image data that is not valid base64 ({len(data)} chars) in call {call_id} of "
