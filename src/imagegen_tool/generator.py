@@ -191,14 +191,13 @@ class ImageGenerator:
     ) -> GenerationResult:
         """Async :meth:`generate`; reading inputs, decoding and storing run in worker threads. ``on_event`` may
         be a plain function or a coroutine function."""
-        request = await asyncio.to_thread(
-            functools.partial(
-                self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
-            )
+        request = await self._arequest(
+            prompt, images=images, mask=mask, session=session, options=options, **option_overrides
         )
         if not _wants_stream(request, on_event):
             result = await self.arun(request)
-            return await asyncio.to_thread(self._remember, session, result)
+            # Without a session there is nothing to remember: no thread hop (each one can cost the loop a wait).
+            return result if session is None else await asyncio.to_thread(self._remember, session, result)
         final = None
         async for event in self._astream(request, session):
             if on_event is not None:
@@ -236,10 +235,8 @@ class ImageGenerator:
         **option_overrides: Any,
     ) -> AsyncIterator[StreamEvent]:
         """Async :meth:`stream_generate`."""
-        request = await asyncio.to_thread(
-            functools.partial(
-                self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
-            )
+        request = await self._arequest(
+            prompt, images=images, mask=mask, session=session, options=options, **option_overrides
         )
         async for event in self._astream(request, session):
             yield event
@@ -306,6 +303,26 @@ class ImageGenerator:
         except ValidationError as exc:
             raise InvalidInputError(_prompt_problem(exc)) from None
 
+    async def _arequest(
+        self,
+        prompt: str,
+        *,
+        images: ImageInput | Sequence[ImageInput],
+        mask: ImageInput | None,
+        session: str | None,
+        options: ImageOptions | Mapping[str, Any] | None,
+        **option_overrides: Any,
+    ) -> ImageRequest:
+        """:meth:`request` for the async path: in a worker thread when it reads files (input images, a mask, a
+        session's latest image); otherwise here, since validation alone takes microseconds and a thread hop can
+        cost the event loop a wait for the GIL."""
+        call = functools.partial(
+            self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
+        )
+        if _as_list(images) or mask is not None or session is not None:
+            return await asyncio.to_thread(call)
+        return call()
+
     def run(self, request: ImageRequest) -> GenerationResult:
         """Send a prepared request and store its images."""
         parsed = self.backend.run(request)
@@ -369,7 +386,9 @@ class ImageGenerator:
                 elif isinstance(event, StreamOutcome):
                     decoded = await _adecode_images(event.parsed)
                     result = await asyncio.to_thread(self._store_results, event.parsed, request, decoded)
-                    yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
+                    if session is not None:
+                        result = await asyncio.to_thread(self._remember, session, result)
+                    yield GenerationCompleted(result=result)
                 else:
                     yield event
         finally:
