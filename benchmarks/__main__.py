@@ -1,0 +1,63 @@
+"""Run the benchmark suite: ``python -m benchmarks [--quick] [--json FILE] [NAME ...]``.
+
+Prints, for each benchmark, the ratios of imagegen-tool against its baseline measured in the same run. The exit
+status says only whether the benchmarks ran: the machine's load moves absolute times, so no figure fails a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from . import bench_calls, bench_decoders, bench_imports, bench_partial_latency, bench_store_growth
+from .harness import Figure, Settings, machine_description
+
+BENCHMARKS: dict[str, Callable[[Settings], list[Figure]]] = {
+    bench_calls.NAME: bench_calls.run,
+    bench_partial_latency.NAME: bench_partial_latency.run,
+    bench_decoders.NAME: bench_decoders.run,
+    bench_imports.NAME: bench_imports.run,
+    bench_store_growth.NAME: bench_store_growth.run,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)"
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: proves the suite runs (CI), in a minute")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures and the machine as JSON")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    settings = Settings(quick=args.quick)
+    names = args.names or list(BENCHMARKS)
+    machine = machine_description()
+    print(f"imagegen-tool benchmarks ({'quick' if args.quick else 'full'} mode)")
+    for key, value in machine.items():
+        print(f"  {key}: {value}")
+    figures: list[Figure] = []
+    for name in names:
+        started = time.perf_counter()
+        print(f"\n[{name}]", flush=True)
+        found = BENCHMARKS[name](settings)
+        for figure in found:
+            print(figure.line(), flush=True)
+        print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+        figures += found
+    machine["load average at the end"] = machine_description()["load average (1/5/15 min)"]
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(
+                {"machine": machine, "quick": args.quick, "figures": [f.as_dict() for f in figures]}, handle, indent=2
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
