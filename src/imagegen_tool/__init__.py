@@ -7,6 +7,9 @@ it to LangChain, ``imagegen_tool.testing`` emulates the API offline.
 
 from __future__ import annotations
 
+# First, before the SDK: pydantic reads ImageOptions' attribute docstrings by walking frames, and on Python < 3.13
+# that makes ``inspect`` resolve the path of every module already loaded (~1,000 once openai is imported).
+from . import options as _options  # noqa: F401
 from .backends import ImageBackend, ResponsesBackend
 from .capabilities import ModelCapabilities, capabilities_for, default_image_model, known_models
 from .errors import (
