@@ -19,7 +19,7 @@ from pathlib import Path
 
 from openai import AsyncOpenAI, OpenAI
 
-from imagegen_tool import ImageGenerator
+from imagegen_tool import ImageGenerator, LocalImageStore
 from imagegen_tool.parse import ParsedImage, ParsedResponse, parse_response
 from imagegen_tool.request import ImageRequest
 from imagegen_tool.streaming import BackendEvent
@@ -67,6 +67,10 @@ def _paths(root: Path, side: str) -> Iterator[Path]:
 def _per_call_sync(settings: Settings, api: RemoteEmulator, root: Path) -> list[Figure]:
     client = OpenAI(base_url=api.url, api_key="bench", max_retries=0)
     generator = ImageGenerator(store=root / "ours-sync", client=client, text_model=TEXT_MODEL)
+    # The plain snippet never fsyncs; the store's default durability does (a paid image survives power loss).
+    relaxed = ImageGenerator(
+        store=LocalImageStore(root / "ours-sync-process", durability="process"), client=client, text_model=TEXT_MODEL
+    )
     paths = _paths(root, "sync")
 
     def plain() -> dict[str, float]:
@@ -79,8 +83,14 @@ def _per_call_sync(settings: Settings, api: RemoteEmulator, root: Path) -> list[
             generator.generate(_prompt("ours"))
         return t
 
-    interleaved(2, {"plain": plain, "ours": ours})  # warm-up: connections, caches, the emulator's images
-    runs = interleaved(settings.pick(3, 20), {"plain": plain, "ours": ours})
+    def ours_process() -> dict[str, float]:
+        with timed() as t:
+            relaxed.generate(_prompt("ours"))
+        return t
+
+    sides = {"plain": plain, "ours": ours, "ours_process": ours_process}
+    interleaved(2, sides)  # warm-up: connections, caches, the emulator's images
+    runs = interleaved(settings.pick(3, 20), sides)
     client.close()
     return _per_call_figures("sync", runs)
 
@@ -88,6 +98,11 @@ def _per_call_sync(settings: Settings, api: RemoteEmulator, root: Path) -> list[
 async def _per_call_async(settings: Settings, api: RemoteEmulator, root: Path) -> list[Figure]:
     client = AsyncOpenAI(base_url=api.url, api_key="bench", max_retries=0)
     generator = ImageGenerator(store=root / "ours-async", async_client=client, text_model=TEXT_MODEL)
+    relaxed = ImageGenerator(
+        store=LocalImageStore(root / "ours-async-process", durability="process"),
+        async_client=client,
+        text_model=TEXT_MODEL,
+    )
     paths = _paths(root, "async")
 
     async def plain() -> dict[str, float]:
@@ -100,8 +115,14 @@ async def _per_call_async(settings: Settings, api: RemoteEmulator, root: Path) -
             await generator.agenerate(_prompt("ours"))
         return t
 
-    await ainterleaved(2, {"plain": plain, "ours": ours})
-    runs = await ainterleaved(settings.pick(3, 20), {"plain": plain, "ours": ours})
+    async def ours_process() -> dict[str, float]:
+        with timed() as t:
+            await relaxed.agenerate(_prompt("ours"))
+        return t
+
+    sides = {"plain": plain, "ours": ours, "ours_process": ours_process}
+    await ainterleaved(2, sides)
+    runs = await ainterleaved(settings.pick(3, 20), sides)
     await client.close()
     return _per_call_figures("async", runs)
 
@@ -111,6 +132,15 @@ def _per_call_figures(mode: str, runs: dict[str, list[dict[str, float]]]) -> lis
     cpu = {side: median([r["cpu"] * 1000 for r in values]) for side, values in runs.items()}
     return [
         Figure(NAME, f"per call, {mode}, 0 ms latency (wall)", wall["plain"], wall["ours"], "ms", "plain", 1.10),
+        Figure(
+            NAME,
+            f"per call, {mode}, 0 ms latency (wall), store durability='process' (no fsync, like the plain snippet)",
+            wall["plain"],
+            wall["ours_process"],
+            "ms",
+            "plain",
+            1.10,
+        ),
         Figure(
             NAME,
             f"per call, {mode}, 0 ms latency (CPU of this process)",

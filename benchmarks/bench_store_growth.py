@@ -2,19 +2,17 @@
 
 Generate, streamed generate (one partial) and edit by id, with realistic images at 0 ms latency. A call should
 not depend on how many images the store already holds (no directory scans, no per-store locks). The large store
-is filled through the store's own ``save`` with small images and ``fsync`` skipped while filling (filling is not
-measured; 10,000 durable saves would take minutes on slow disks).
+is filled through the store's own ``save`` with small images, without fsync (``durability="process"``) while
+filling: filling is not measured, and 10,000 durable saves take minutes on slow disks.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 from pathlib import Path
-from unittest import mock
 
 from openai import OpenAI
 
@@ -27,9 +25,10 @@ NAME = "store_growth"
 _ids = count()
 
 
-def fill(store: LocalImageStore, images: int) -> None:
+def fill(root: Path, images: int) -> None:
+    store = LocalImageStore(root, durability="process")
     data = noise_image(8, 8)
-    with mock.patch.object(os, "fsync", return_value=None), ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(8) as pool:
         list(
             pool.map(
                 lambda number: store.save(
@@ -46,8 +45,8 @@ def run(settings: Settings) -> list[Figure]:
     with RemoteEmulator(realistic=True) as api, tempfile.TemporaryDirectory(prefix="imagegen-bench-") as tmp:
         client = OpenAI(base_url=api.url, api_key="bench", max_retries=0)
         stores = {"1 image": Path(tmp) / "small", f"{big} images": Path(tmp) / "big"}
-        fill(LocalImageStore(stores["1 image"]), 1)
-        fill(LocalImageStore(stores[f"{big} images"]), big)
+        fill(stores["1 image"], 1)
+        fill(stores[f"{big} images"], big)
         generators = {
             name: ImageGenerator(store=path, client=client, text_model=TEXT_MODEL) for name, path in stores.items()
         }

@@ -10,7 +10,6 @@ import io
 import re
 import warnings
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
 __all__ = ["MIME_TYPES", "ImageInfo", "inspect_image"]
@@ -47,6 +46,8 @@ def inspect_image(data: bytes) -> ImageInfo:
     svg = _inspect_svg(data)
     if svg is not None:
         return svg
+    from PIL import Image, UnidentifiedImageError  # on first use: keeps Pillow out of `import imagegen_tool`
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

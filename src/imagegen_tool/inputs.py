@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeAlias
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
 from .errors import ImageNotFoundError, InvalidInputError
@@ -130,6 +129,8 @@ class InputResolver:
             raise InvalidInputError(
                 f"{source} is {len(data) / 1e6:.1f} MB; input images may be at most {self.max_bytes / 1e6:.0f} MB"
             )
+        from PIL import Image, UnidentifiedImageError  # on first use: keeps Pillow out of `import imagegen_tool`
+
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
