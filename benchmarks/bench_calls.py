@@ -89,8 +89,8 @@ def _per_call_sync(settings: Settings, api: RemoteEmulator, root: Path) -> list[
         return t
 
     sides = {"plain": plain, "ours": ours, "ours_process": ours_process}
-    interleaved(2, sides)  # warm-up: connections, caches, the emulator's images
-    runs = interleaved(settings.pick(3, 20), sides)
+    interleaved(settings.pick(1, 2), sides)  # warm-up: connections, caches, the emulator's images
+    runs = interleaved(settings.pick(2, 20), sides)
     client.close()
     return _per_call_figures("sync", runs)
 
@@ -121,8 +121,8 @@ async def _per_call_async(settings: Settings, api: RemoteEmulator, root: Path) -
         return t
 
     sides = {"plain": plain, "ours": ours, "ours_process": ours_process}
-    await ainterleaved(2, sides)
-    runs = await ainterleaved(settings.pick(3, 20), sides)
+    await ainterleaved(settings.pick(1, 2), sides)
+    runs = await ainterleaved(settings.pick(2, 20), sides)
     await client.close()
     return _per_call_figures("async", runs)
 
@@ -155,7 +155,7 @@ def _per_call_figures(mode: str, runs: dict[str, list[dict[str, float]]]) -> lis
 
 
 async def _concurrent(settings: Settings, api: RemoteEmulator, root: Path) -> list[Figure]:
-    calls = settings.pick(10, 200)
+    calls = settings.pick(5, 200)
     latency = settings.pick(0.1, 0.5)
     api.set_latency(latency)
     client = AsyncOpenAI(base_url=api.url, api_key="bench", max_retries=0, timeout=600)
@@ -229,7 +229,7 @@ async def _loop_stall(settings: Settings, api: RemoteEmulator, root: Path) -> li
     ready = ImageGenerator(store=root / "ours-stall-post", backend=_ReadyBackend(parsed))
     b64 = parsed.images[0].b64
     figures: list[Figure] = []
-    for concurrent in settings.pick((10,), (10, 50)):
+    for concurrent in settings.pick((5,), (10, 50)):
 
         async def plain(n: int = concurrent) -> float:
             async with LoopLagProbe() as probe:
@@ -286,7 +286,7 @@ async def _loop_stall(settings: Settings, api: RemoteEmulator, root: Path) -> li
 
 
 async def _memory(settings: Settings, api: RemoteEmulator, root: Path) -> list[Figure]:
-    calls = settings.pick(3, 10)
+    calls = settings.pick(2, 10)
     api.set_latency(0.2)
     client = AsyncOpenAI(base_url=api.url, api_key="bench", max_retries=0, timeout=600)
     generator = ImageGenerator(store=root / "ours-memory", async_client=client, text_model=TEXT_MODEL)

@@ -32,11 +32,12 @@ _ids = count()
 def run(settings: Settings) -> list[Figure]:
     partials = 2
     spacing = settings.pick(0.05, 0.15)
-    rounds = settings.pick(2, 12)
+    rounds = settings.pick(1, 12)
     with RemoteEmulator(realistic=True) as api, tempfile.TemporaryDirectory(prefix="imagegen-bench-") as tmp:
         api.set_partial_delay(spacing)
         figures = [_sync(api, Path(tmp), partials, rounds)]
         figures.append(asyncio.run(_async(api, Path(tmp), partials, rounds)))
+        figures.append(asyncio.run(_langchain(api, Path(tmp), partials, rounds)))
     return figures
 
 
@@ -90,6 +91,39 @@ async def _async(api: RemoteEmulator, root: Path, partials: int, rounds: int) ->
     runs = await ainterleaved(rounds, {"plain": plain, "ours": ours})
     await client.close()
     return _figure("async", runs)
+
+
+async def _langchain(api: RemoteEmulator, root: Path, partials: int, rounds: int) -> Figure:
+    """The LangChain tool's custom events (``astream_events``), with the partial's bytes in the payload (the
+    tool's default), against the raw async SDK stream."""
+    from imagegen_tool import ImageOptions
+    from imagegen_tool.langchain import PARTIAL_IMAGE_EVENT, ImageGenerationTool
+
+    client = AsyncOpenAI(base_url=api.url, api_key="bench", max_retries=0)
+    tool = ImageGenerationTool(
+        store=root / "langchain", async_client=client, options=ImageOptions(partial_images=partials)
+    )
+    received: dict[tuple[str, int], float] = {}
+
+    def on_partial(call_id: str, index: int, data: bytes) -> None:
+        received[(call_id, index)] = _now()
+
+    async def plain() -> list[float]:
+        await aplain_stream(client, f"plain {next(_ids)}", partials, on_partial)
+        return _delays(api, received)
+
+    async def ours() -> list[float]:
+        async for event in tool.astream_events({"prompt": f"ours {next(_ids)}"}, version="v2"):
+            if event["event"] == "on_custom_event" and event["name"] == PARTIAL_IMAGE_EVENT:
+                received[(event["data"]["call_id"], event["data"]["index"])] = _now()
+        return _delays(api, received)
+
+    await ainterleaved(1, {"plain": plain, "ours": ours})
+    runs = await ainterleaved(rounds, {"plain": plain, "ours": ours})
+    await client.close()
+    figure = _figure("LangChain astream_events custom event", runs)
+    figure.note = "ours: decoded, stored, and the bytes put into the custom event; baseline: decoded only"
+    return figure
 
 
 def _now() -> float:

@@ -42,6 +42,7 @@ def test_quick_mode_runs_every_benchmark_and_reports_ratios(tmp_path: Path) -> N
         "partial image to callback, sync",
         "partial image to callback, async",
         "import imagegen_tool.langchain",
+        "LangChain astream_events custom event",
         "stream with",
         "edit with",
     ):
