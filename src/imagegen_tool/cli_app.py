@@ -117,7 +117,7 @@ def _root(
 
 @app.command()
 def generate(
-    prompt: Annotated[str, typer.Argument(help="What to draw.")],
+    prompt: Annotated[str, typer.Argument(help="What to draw ('-' reads it from stdin).")],
     size: Size = None,
     quality: Quality = None,
     background: Background = None,
@@ -138,7 +138,7 @@ def generate(
     """Generate images from PROMPT; prints the stored paths (or, with --json, the results)."""
     options = _options(size, quality, background, output_format, compression, model, n, partials)
     with _command(debug):
-        _check_prompt(prompt)
+        prompt = _check_prompt(prompt)
         api_name = _api(api, n)
         with _generator(api_name, offline=offline, store=store, keep_partials=keep_partials) as generator:
             result = _render(generator, prompt, options, api_name, quiet=quiet, keep_partials=keep_partials)
@@ -152,7 +152,7 @@ def edit(
         typer.Argument(
             metavar="IMAGE... PROMPT",
             help="The images to edit (ids from the store or file paths; the first is edited, the others are "
-            "references), then the prompt.",
+            "references), then the prompt ('-' reads it from stdin).",
         ),
     ],
     mask: Annotated[
@@ -181,7 +181,7 @@ def edit(
         if len(arguments) < 2:
             raise InvalidOptionsError("IMAGE... PROMPT", arguments, "at least one image, then the prompt")
         *images, prompt = arguments
-        _check_prompt(prompt)
+        prompt = _check_prompt(prompt)
         api_name = _api(api, n)
         paths = [*images, *([mask] if mask else [])]
         roots = sorted({str(Path(p).expanduser().resolve().parent) for p in paths if Path(p).expanduser().is_file()})
@@ -376,9 +376,13 @@ def _api(api: str, n: int | None) -> Api:
     return "images" if api == "images" else "responses"
 
 
-def _check_prompt(prompt: str) -> None:
+def _check_prompt(prompt: str) -> str:
+    """The prompt (``-``: read from stdin), refused when empty."""
+    if prompt == "-":
+        prompt = sys.stdin.read()
     if not prompt.strip():
         raise InvalidInputError("the prompt is empty: say what to draw")
+    return prompt
 
 
 def _input_name(value: str) -> str | Path:

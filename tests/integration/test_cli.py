@@ -356,3 +356,19 @@ def test_an_input_image_is_read_from_any_path_the_user_names(
     code, out, err = imagegen(capsys, "edit", str(photo), "add a sun", "--offline", "--json")
     assert code == 0, err
     assert json.loads(out)[0]["id"]
+
+
+def test_the_prompt_can_come_from_stdin(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "IMAGEGEN_"))}
+    env["IMAGEGEN_STORE_DIR"] = str(tmp_path / "store")
+    done = subprocess.run(
+        [sys.executable, "-m", "imagegen_tool.cli", "generate", "-", "--offline", "--json", "--quiet"],
+        input="a lighthouse\nat dusk\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["prompt"] == "a lighthouse\nat dusk\n"
