@@ -7,6 +7,8 @@ it to LangChain, ``imagegen_tool.testing`` emulates the API offline.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 # First, before the SDK: pydantic reads ImageOptions' attribute docstrings by walking frames, and on Python < 3.13
 # that makes ``inspect`` resolve the path of every module already loaded (~1,000 once openai is imported).
 from . import options as _options  # noqa: F401
@@ -26,7 +28,6 @@ from .errors import (
 )
 from .generator import ImageGenerator
 from .images import GeneratedImage, ImageRecord, ImageTokenUsage, PartialImage, ReportedSettings, TokenUsage, Usage
-from .images_api import ImagesBackend
 from .inputs import ImageInput, InputImage
 from .options import ImageMask, ImageOptions, ImageReference, SvgOptions
 from .request import DEFAULT_TEXT_MODEL, ImageRequest
@@ -39,6 +40,19 @@ from .streaming import (
     StreamEvent,
     StreamInterruptedError,
 )
+
+if TYPE_CHECKING:
+    from .images_api import ImagesBackend
+
+
+def __getattr__(name: str) -> Any:
+    # The Images API route (and Pillow, which it needs) loads on first use, keeping `import imagegen_tool` light.
+    if name == "ImagesBackend":
+        from .images_api import ImagesBackend
+
+        return ImagesBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
