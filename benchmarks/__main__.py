@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: proves the suite runs (CI), in a minute")
     parser.add_argument("--json", metavar="FILE", help="also write the figures and the machine as JSON")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the figures as a Markdown table (for README.md)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in BENCHMARKS]
     if unknown:
@@ -56,7 +57,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump(
                 {"machine": machine, "quick": args.quick, "figures": [f.as_dict() for f in figures]}, handle, indent=2
             )
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as handle:
+            handle.write(markdown(machine, figures, quick=args.quick))
     return 0
+
+
+def markdown(machine: dict[str, str], figures: list[Figure], *, quick: bool) -> str:
+    """The figures as the Markdown that ``benchmarks/README.md`` records."""
+    lines = [f"Measured {machine['date']} ({'quick' if quick else 'full'} mode).", ""]
+    lines += [f"- {key}: {value}" for key, value in machine.items() if key != "date"]
+    lines += ["", "| figure | ratio | ours | baseline | target |", "| --- | --- | --- | --- | --- |"]
+    for figure in figures:
+        target = (
+            ""
+            if figure.target is None
+            else f"≤ {figure.target:.2f}x: {'met' if figure.ratio <= figure.target else 'missed'}"
+        )
+        note = f" ({figure.note})" if figure.note else ""
+        lines.append(
+            f"| {figure.name}{note} | {figure.ratio:.3f}x | {figure.ours:.2f} {figure.unit} | "
+            f"{figure.baseline:.2f} {figure.unit} ({figure.baseline_label}) | {target} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_quick_mode_runs_every_benchmark_and_reports_ratios(tmp_path: Path) -> None:
-    out = tmp_path / "figures.json"
+    out, table = tmp_path / "figures.json", tmp_path / "figures.md"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out), "--markdown", str(table)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -53,6 +53,8 @@ def test_quick_mode_runs_every_benchmark_and_reports_ratios(tmp_path: Path) -> N
     # The printed report names the baseline of every ratio and never fails the run on a missed target.
     assert "x  [ours" in done.stdout
     assert "Traceback" not in done.stderr
+    rows = [line for line in table.read_text().splitlines() if line.startswith("| ") and "x |" in line]
+    assert len(rows) == len(report["figures"])
 
 
 def test_the_suite_refuses_an_unknown_benchmark() -> None:
