@@ -115,6 +115,7 @@ class PlannedFailure:
     retry_after: float | None = None
     path: str | None = None
     message: str | None = None
+    code: str | None = None
 
     def matches(self, path: str) -> bool:
         return self.path is None or path == self.path or path.startswith(self.path.rstrip("/") + "/")
