@@ -128,6 +128,12 @@ def reset(state: EmulatorState) -> None:
         registry.faults.clear()
 
 
+def clear_faults(state: EmulatorState) -> None:
+    registry = _registry(state)
+    with registry.lock:
+        registry.faults.clear()
+
+
 # --- the ledger ------------------------------------------------------------------------------------------
 
 

@@ -279,6 +279,11 @@ class Emulator:
             raise ValueError("after_events cannot be negative")
         self._state.add_stream_cut(after_events)
 
+    def clear_faults(self) -> None:
+        """Forget every planned fault not yet used (the request log, ledger and stored responses stay)."""
+        self._state.clear_faults()
+        background.clear_faults(self._state)
+
     def drop_after_image(self, *, times: int = 1, path: str | None = None) -> None:
         """Drop the connection of the next ``times`` answers that carry a finished image, after the image was
         produced (and billed): a plain answer is cut a third of the way into its body; a stream right after the

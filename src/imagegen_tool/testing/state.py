@@ -162,6 +162,12 @@ class EmulatorState:
             self._files.clear()
             self.moderation_trigger = self.default_moderation_trigger
 
+    def clear_faults(self) -> None:
+        """Forget planned faults only (the logs and stored responses stay)."""
+        with self._lock:
+            latency, delay = self._faults.latency, self._faults.partial_delay
+            self._faults = _Faults(latency=latency, partial_delay=delay)
+
     # --- request log -----------------------------------------------------------------------------------
 
     def record(self, request: RecordedRequest) -> None:
