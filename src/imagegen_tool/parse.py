@@ -106,6 +106,13 @@ def parse_response(response: Any) -> ParsedResponse:
             f"the API answered with a body that is not a response object ({_describe_text(text)})",
             response_id=find_response_id(text),
         )
+    if isinstance(response, Mapping) and "output" not in response and {"created", "data"} <= response.keys():
+        # An Images API body read as a response would silently give "no image": it has its own parser.
+        raise GenerationFailedError(
+            "this is an Images API body, not a Responses API body: parse it with "
+            "imagegen_tool.images_parse.parse_images_response",
+            code="unexpected_body",
+        )
     if not isinstance(response, Mapping) and not hasattr(response, "output"):
         raise MalformedResponseError(f"the API answered with a {type(response).__name__}, not a response object")
     response_id = _str(_field(response, "id"))
