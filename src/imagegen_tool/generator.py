@@ -33,7 +33,6 @@ from .errors import (
     MalformedResponseError,
     ModerationBlockedError,
     NoImageReturnedError,
-    QuotaExceededError,
     StorageError,
 )
 from .imageinfo import inspect_image
@@ -52,6 +51,7 @@ from .streaming import (
     PartialImageEvent,
     StreamEvent,
     StreamOutcome,
+    stream_error,
 )
 
 __all__ = ["DEFAULT_STORE_DIR", "GenerationResult", "ImageGenerator"]
@@ -616,11 +616,17 @@ def _store_dir(store: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
 
 
 def _failure_error(parsed: ParsedResponse) -> ImageGenerationError:
-    if parsed.error_code == "moderation_blocked":
-        return ModerationBlockedError(parsed.error_message or "blocked", response_id=parsed.response_id)
-    if parsed.error_code == "insufficient_quota":
-        return QuotaExceededError(
-            parsed.error_message or "insufficient quota", code=parsed.error_code, response_id=parsed.response_id
+    if parsed.status in ("failed", "cancelled") and not parsed.failures:
+        # A failed response without a failed image call: its error says why (moderation, quota, server error).
+        return stream_error(
+            parsed.error_message or f"the response {parsed.status}", parsed.error_code, parsed.response_id
+        )
+    if parsed.status == "incomplete" and not parsed.failures:
+        reason = parsed.incomplete_reason or "unknown"
+        return GenerationFailedError(
+            f"the response stopped before an image was made (incomplete: {reason})",
+            code=f"incomplete:{reason}",
+            response_id=parsed.response_id,
         )
     for failure in parsed.failures:
         if failure.is_moderation:
