@@ -29,7 +29,7 @@ from .inputs import ImageInput, InputImage
 from .options import ImageMask, ImageOptions, ImageReference, SvgOptions
 from .request import DEFAULT_TEXT_MODEL, ImageRequest
 from .results import GenerationResult
-from .store import ImageStore, LocalImageStore
+from .store import ImageStore, LocalImageStore, PruneReport
 from .streaming import (
     GenerationCompleted,
     PartialImageEvent,
@@ -71,6 +71,7 @@ __all__ = [
     "PartialImage",
     "PartialImageEvent",
     "ProgressEvent",
+    "PruneReport",
     "QuotaExceededError",
     "ReportedSettings",
     "ResponsesBackend",
