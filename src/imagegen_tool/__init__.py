@@ -22,8 +22,10 @@ from .errors import (
     ImageNotFoundError,
     InvalidInputError,
     InvalidOptionsError,
+    MalformedResponseError,
     ModerationBlockedError,
     NoImageReturnedError,
+    QuotaExceededError,
     StorageError,
 )
 from .generator import ImageGenerator
@@ -81,6 +83,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidOptionsError",
     "LocalImageStore",
+    "MalformedResponseError",
     "ModelCapabilities",
     "ModerationBlockedError",
     "NoImageReturnedError",
@@ -88,6 +91,7 @@ __all__ = [
     "PartialImageEvent",
     "ProgressEvent",
     "PruneReport",
+    "QuotaExceededError",
     "ReportedSettings",
     "ResponsesBackend",
     "StorageError",
