@@ -38,7 +38,5 @@ class PreviewsAsUserMessages(AgentMiddleware):
         return await handler(request.override(messages=_moved(request)))
 
 
-
-
 def _moved(request: ModelRequest) -> Any:
     return cast("Any", previews_as_user_messages(request.messages))

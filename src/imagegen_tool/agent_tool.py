@@ -247,22 +247,24 @@ def _blank(value: object) -> bool:
 def portable_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite pydantic's JSON schema of the tool arguments into the subset every provider accepts.
 
-    Removed: ``title`` (names come from the tool), ``default`` (OpenAI strict mode refuses it: "'default' is not
-    permitted"), ``minLength``/``maxLength`` (outside OpenAI's strict subset for some models; the tool checks them
-    itself and tells the agent). Kept: types, ``enum``, ``anyOf`` with ``null`` for optional arguments,
-    ``items``, ``minimum``/``maximum``, ``maxItems``, descriptions, ``required`` (only ``prompt``) and
-    ``additionalProperties: false``. Strict-mode converters make every property required, which the nullable
-    optional arguments allow.
+    Removed: ``title`` (names come from the tool; no argument is called "title"), ``default`` (OpenAI strict
+    mode refuses it: "'default' is not permitted"), ``minLength``/``maxLength`` (outside OpenAI's strict subset
+    for some models; the tool checks them itself and tells the agent). ``const`` becomes a one-value ``enum``.
+    Kept: types, ``enum``, ``anyOf`` with ``null`` for optional arguments, ``items``, ``minimum``/``maximum``,
+    ``maxItems``, descriptions, ``required`` (only ``prompt``) and ``additionalProperties: false``. Strict-mode
+    converters make every property required, which the nullable optional arguments allow.
     """
 
     def clean(node: Any) -> Any:
         if isinstance(node, dict):
-            return {
+            cleaned = {
                 key: clean(value)
                 for key, value in node.items()
                 if key not in ("title", "default", "minLength", "maxLength")
-                or (key == "title" and isinstance(value, dict))  # a property named "title"
             }
+            if "const" in cleaned:  # a one-value Literal: ``enum`` is understood by every provider, ``const`` not
+                cleaned["enum"] = [cleaned.pop("const")]
+            return cleaned
         if isinstance(node, list):
             return [clean(item) for item in node]
         return node
@@ -417,11 +419,19 @@ def _option_field(
     elif field == "output_compression":
         formats = _compression_formats(known, options, type_checks_only)
         description = (
-            f"Compression level 0-100 for {' and '.join(formats)} output only (100 = best quality, largest file)."
+            f"Compression level, 0 to 100, for {' and '.join(formats)} output only (100 = best quality, largest file)."
         )
     elif field in ("frame_count", "frame_duration_ms"):
         low, high = getattr(general_rules(), "gif_frame_count" if field == "frame_count" else "gif_frame_duration_ms")
         constraints = [*constraints, Field(ge=low, le=high)]
+        # The range is in the text too: some converters (Gemini's) drop bounds from nullable numbers.
+        if field == "frame_count":
+            description = f"Number of animation frames, {low} to {high} (gif output only)."
+        else:
+            description = (
+                f"Duration of each animation frame in milliseconds, {low} to {high}, rounded to 10 ms "
+                "(gif output only)."
+            )
 
     default = getattr(options, field)
     if default is not None:
@@ -998,9 +1008,7 @@ class AgentImageTool:
         """Validate, generate and describe. Raises :class:`ToolArgumentsError` or the typed
         :class:`~imagegen_tool.errors.ImageGenerationError`; :meth:`call_safely` returns them as error output."""
         args = self.parse_arguments(arguments)
-        result = self.generator.generate(
-            args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id)
-        )
+        result = self.generator.generate(args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id))
         previews = self.previews(result) if self.include_preview else None
         return self._output(result, previews)
 
@@ -1150,4 +1158,3 @@ def tool_description(allow_inputs: bool, include_preview: bool) -> str:
     if allow_inputs:
         text += " Use the id to refer to the image later, for instance to edit it."
     return text
-

@@ -318,9 +318,7 @@ class ImageGenerationTool(BaseTool):
     ) -> tuple[ToolContent, list[GeneratedImage]]:
         arguments = {"prompt": prompt, "image_ids": image_ids, "mask_id": mask_id, **options}
         try:
-            output = await self._core.acall(
-                arguments, thread_id=_thread_id(config), on_event=self._arelay(run_manager)
-            )
+            output = await self._core.acall(arguments, thread_id=_thread_id(config), on_event=self._arelay(run_manager))
         except ImageGenerationError as exc:
             if not self.handle_tool_error:
                 raise
