@@ -104,7 +104,7 @@ DEFAULT_EXPOSED_OPTIONS: tuple[str, ...] = ("size", "quality", "background", "ou
 
 #: Options that can be handed to the agent. ``mask`` and ``svg`` are not: masks are passed by handle id
 #: (``mask_id``) and the SVG author model is a developer setting; ``partial_images`` needs a streaming
-#: consumer the tool call does not have.
+#: consumer the tool call does not have. ``n`` (several images per call) needs the Images API route.
 EXPOSABLE_OPTIONS: tuple[str, ...] = (
     "model",
     "action",
@@ -118,6 +118,7 @@ EXPOSABLE_OPTIONS: tuple[str, ...] = (
     "complexity",
     "frame_count",
     "frame_duration_ms",
+    "n",
 )
 
 #: Input images one call may name (the API's own limit for image inputs).
@@ -433,6 +434,13 @@ def _option_field(
                 "(gif output only)."
             )
 
+    elif field == "n":
+        bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in base.metadata}
+        description = (
+            f"Number of images (variants) to make in one call, {bounds.get('Ge', 1)} to {bounds.get('Le', 10)}; "
+            "each image costs as much as a call of its own."
+        )
+
     default = getattr(options, field)
     if default is not None:
         description += f" Default: {default!r}."
@@ -458,7 +466,12 @@ def _allowed_values(
             except ImageGenerationError:
                 continue
             merged.setdefault(value, []).append(caps.name)
-    return tuple(merged), merged
+    # The type's own order: typing treats Literals with the same values as equal whatever their order, and
+    # pydantic reuses the schema of an equal type, so an order that depends on the models would leak across
+    # schemas.
+    canonical = _literal_values(ImageOptions.model_fields[field].annotation)
+    ordered = sorted(merged, key=lambda value: canonical.index(value) if value in canonical else len(canonical))
+    return tuple(ordered), merged
 
 
 def _enum_description(
@@ -891,7 +904,8 @@ class AgentImageTool:
 
     Args:
         generator: a ready :class:`ImageGenerator` (not closed by :meth:`close`); otherwise one is made from
-            ``store`` and the client settings and owned by the tool.
+            ``store`` and the client settings (``api="images"`` for the Images API route, see
+            :class:`~imagegen_tool.ImageGenerator`) and owned by the tool.
         options: defaults for every call, merged over the generator's options. Set and not exposed = locked.
         exposed_options: the options the agent may set (default: size, quality, background, output_format,
             minus those set in ``options``).
@@ -925,6 +939,7 @@ class AgentImageTool:
         api_key: str | None = None,
         base_url: str | None = None,
         text_model: str | None = None,
+        api: Literal["responses", "images"] | None = None,
     ) -> None:
         if display not in get_args(Display):
             raise ConfigurationError(f"display must be one of {', '.join(get_args(Display))}, not {display!r}")
@@ -940,8 +955,9 @@ class AgentImageTool:
                 api_key=api_key,
                 base_url=base_url,
                 text_model=text_model or DEFAULT_TEXT_MODEL,
+                api=api,
             )
-        elif any(x is not None for x in (store, backend, client, async_client, api_key, base_url, text_model)):
+        elif any(x is not None for x in (store, backend, client, async_client, api_key, base_url, text_model, api)):
             raise ConfigurationError("pass either generator=... or the settings to make one (store, client, ...)")
         self.generator = generator
         self.options = generator.options.merge(options)
@@ -949,6 +965,11 @@ class AgentImageTool:
             exposed = tuple(f for f in DEFAULT_EXPOSED_OPTIONS if getattr(self.options, f) is None)
         else:
             exposed = tuple(dict.fromkeys(exposed_options))
+        if "n" in exposed and not callable(getattr(generator.backend, "check_request", None)):
+            raise ConfigurationError(
+                "n can be exposed only on the Images API route (api='images'): the Responses route makes one "
+                "image per call"
+            )
         self.exposed_options = exposed
         self.allow_inputs = allow_inputs
         self.include_preview = include_preview

@@ -203,13 +203,15 @@ class ImageGenerationTool(BaseTool):
         api_key: str | None = None,
         base_url: str | None = None,
         text_model: str | None = None,
+        api: Literal["responses", "images"] | None = None,
         **kwargs: Any,
     ) -> None:
         """Configure the tool.
 
         Args:
             generator: a ready :class:`ImageGenerator`; otherwise one is made from ``store`` and the client
-                settings (``backend``, ``client``, ``async_client``, ``api_key``, ``base_url``, ``text_model``)
+                settings (``backend``, ``client``, ``async_client``, ``api_key``, ``base_url``, ``text_model``,
+                ``api``: ``"images"`` for the Images API route, see :class:`~imagegen_tool.ImageGenerator`)
                 and closed by :meth:`close`.
             options: defaults for every call, merged over the generator's options.
             exposed_options: the options the agent may set. Default: size, quality, background and
@@ -238,6 +240,7 @@ class ImageGenerationTool(BaseTool):
             api_key=api_key,
             base_url=base_url,
             text_model=text_model,
+            api=api,
         )
         kwargs.setdefault("args_schema", core.args_model)
         kwargs["description"] = core.description

@@ -53,7 +53,10 @@ CONFIGS: list[dict[str, Any]] = [
         "exposed_options": ("frame_count", "frame_duration_ms", "size"),
     },
     {"options": ImageOptions(model="gpt-image-1-mini"), "exposed_options": ("input_fidelity", "moderation", "action")},
-    {"options": ImageOptions(model="gpt-image-9-unknown"), "exposed_options": EXPOSABLE_OPTIONS},
+    {
+        "options": ImageOptions(model="gpt-image-9-unknown"),
+        "exposed_options": tuple(option for option in EXPOSABLE_OPTIONS if option != "n"),
+    },
     {"allow_inputs": False, "name": "draw"},
 ]
 

@@ -463,3 +463,15 @@ def test_result_with_failures_mentions_them(tmp_path: Path) -> None:
         failures=(CallFailure(call_id="ig_2", status="failed", message="boom"),),
     )
     assert "1 further image call(s)" in format_result(result)
+
+
+def test_n_is_exposable_on_the_images_route_only(tmp_path: Path) -> None:
+    from imagegen_tool import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="Images API route"):
+        core(tmp_path, exposed_options=("n",))
+    images = AgentImageTool(store=tmp_path, api="images", api_key="sk-test-not-a-real-key", exposed_options=("n",))
+    prop = images.json_schema()["properties"]["n"]
+    assert prop["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 10}
+    assert images.parse_arguments({"prompt": "x", "n": None}).options() == {}
+    assert images.parse_arguments({"prompt": "x", "n": 3}).options() == {"n": 3}
