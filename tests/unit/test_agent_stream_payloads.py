@@ -148,3 +148,48 @@ def test_middleware_rewrites_the_model_request_only() -> None:
     result = PreviewsAsUserMessages().wrap_model_call(Request(), lambda request: request)  # type: ignore[arg-type]
     assert result == "handled"
     assert isinstance(seen[0][-1], HumanMessage) and seen[0][1].content == ""
+
+
+# -- the LangChain tool's previews through each provider package ------------------------------------------
+
+
+@pytest.fixture
+def preview_message(tmp_path: object) -> tuple[AIMessage, ToolMessage]:
+    import io
+
+    from PIL import Image
+
+    from imagegen_tool.langchain import ImageGenerationTool
+    from tests.unit.test_agent_tool import FakeBackend
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "red").save(buffer, "PNG")
+    tool = ImageGenerationTool(store=tmp_path, backend=FakeBackend([buffer.getvalue()]), include_image_block=True)
+    call = {"name": tool.name, "args": {"prompt": "a kite"}, "id": "c1", "type": "tool_call"}
+    message = tool.invoke(call)
+    assert "a small preview is attached" in message.content[0]["text"]
+    return AIMessage("", tool_calls=[call]), message
+
+
+def test_previews_reach_anthropic_tool_results(preview_message: tuple[AIMessage, ToolMessage]) -> None:
+    chat_models = pytest.importorskip("langchain_anthropic.chat_models")
+    _, formatted = chat_models._format_messages([HumanMessage("draw"), *preview_message], model="claude-sonnet-4-5")
+    (result,) = formatted[-1]["content"]
+    assert result["type"] == "tool_result" and [b["type"] for b in result["content"]] == ["text", "image"]
+
+
+def test_previews_reach_responses_function_call_outputs(preview_message: tuple[AIMessage, ToolMessage]) -> None:
+    from langchain_openai.chat_models.base import _construct_responses_api_input
+
+    items = _construct_responses_api_input([HumanMessage("draw"), *preview_message])
+    output = items[-1]
+    assert output["type"] == "function_call_output"
+    assert [part["type"] for part in output["output"]] == ["input_text", "input_image"]
+
+
+def test_previews_reach_gemini_as_inline_parts(preview_message: tuple[AIMessage, ToolMessage]) -> None:
+    chat_models = pytest.importorskip("langchain_google_genai.chat_models")
+    _, contents = chat_models._parse_chat_history([HumanMessage("draw"), *preview_message])
+    parts = contents[-1].parts
+    assert any(part.inline_data and part.inline_data.mime_type == "image/jpeg" for part in parts)
+    assert any(part.function_response for part in parts)
