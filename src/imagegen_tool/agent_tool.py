@@ -709,7 +709,7 @@ def format_result(
 
 
 def _location(image: GeneratedImage, display: Display) -> tuple[str, str] | None:
-    url = getattr(image, "url", None)
+    url = image.url
     if display == "id":
         return None
     if display in ("url", "auto") and url:

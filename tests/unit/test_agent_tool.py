@@ -310,9 +310,22 @@ def test_display_path_and_auto_show_the_file_without_a_url(tmp_path: Path) -> No
 
 def test_display_url_without_a_store_url_falls_back_to_the_id(tmp_path: Path) -> None:
     output = core(tmp_path, display="url").call({"prompt": "a kite"})
-    if getattr(output.images[0], "url", None):
-        pytest.skip("this store gives URLs")
+    assert output.images[0].url is None
     assert str(tmp_path) not in output.text and f"id: {output.images[0].id}" in output.text
+
+
+@pytest.mark.parametrize("display", ["url", "auto"])
+def test_display_url_shows_the_public_url_and_not_the_server_path(tmp_path: Path, display: str) -> None:
+    from imagegen_tool import LocalImageStore
+
+    store = LocalImageStore(tmp_path, public_base_url="https://cdn.example.com/images/")
+    output = AgentImageTool(store=store, backend=FakeBackend(), display=display).call({"prompt": "a kite"})  # type: ignore[arg-type]
+    image = output.images[0]
+    assert image.url and image.url.startswith("https://cdn.example.com/images/")
+    assert f"url: {image.url}" in output.text
+    assert str(tmp_path) not in output.text
+    path_only = AgentImageTool(store=store, backend=FakeBackend(), display="path").call({"prompt": "a kite"})
+    assert f"file: {path_only.images[0].path}" in path_only.text and "https://" not in path_only.text
 
 
 def test_unknown_display_is_a_configuration_error(tmp_path: Path) -> None:
