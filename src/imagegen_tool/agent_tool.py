@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import logging
 import os
@@ -1029,7 +1030,8 @@ class AgentImageTool:
         """Validate, generate and describe. Raises :class:`ToolArgumentsError` or the typed
         :class:`~imagegen_tool.errors.ImageGenerationError`; :meth:`call_safely` returns them as error output."""
         args = self.parse_arguments(arguments)
-        result = self.generator.generate(args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id))
+        with self.agent_inputs():
+            result = self.generator.generate(args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id))
         previews = self.previews(result) if self.include_preview else None
         return self._output(result, previews)
 
@@ -1043,9 +1045,10 @@ class AgentImageTool:
         """Async :meth:`call`. Previews are made in a worker thread."""
         await self.close_clients_with_loop()
         args = self.parse_arguments(arguments)
-        result = await self.generator.agenerate(
-            args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id)
-        )
+        with self.agent_inputs():
+            result = await self.generator.agenerate(
+                args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id)
+            )
         previews = await asyncio.to_thread(self.previews, result) if self.include_preview else None
         return self._output(result, previews)
 
@@ -1088,6 +1091,11 @@ class AgentImageTool:
             if preview is not None:
                 previews.append(preview)
         return previews
+
+    def agent_inputs(self) -> contextlib.AbstractContextManager[object]:
+        """The context in which the generator resolves the agent's input images: where the agent input policy
+        (only images this store handed out, unless the developer opts in to more) applies to every adapter."""
+        return contextlib.nullcontext()
 
     def _generate_kwargs(self, args: ToolArguments, thread_id: object | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"options": self.options, "session": self.session_for(thread_id)}
