@@ -193,3 +193,34 @@ def test_previews_reach_gemini_as_inline_parts(preview_message: tuple[AIMessage,
     parts = contents[-1].parts
     assert any(part.inline_data and part.inline_data.mime_type == "image/jpeg" for part in parts)
     assert any(part.function_response for part in parts)
+
+
+def test_middleware_in_a_real_agent_moves_previews_for_the_model_only(tmp_path: object) -> None:
+    import io
+
+    from langchain.agents import create_agent
+    from PIL import Image
+
+    from imagegen_tool.langchain import ImageGenerationTool, PreviewsAsUserMessages
+    from imagegen_tool.testing.agents import ScriptedChatModel
+    from tests.unit.test_agent_tool import FakeBackend
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "red").save(buffer, "PNG")
+    tool = ImageGenerationTool(store=tmp_path, backend=FakeBackend([buffer.getvalue()]), include_image_block=True)
+    seen: list[list[object]] = []
+
+    def draw(messages: list[object]) -> AIMessage:
+        return AIMessage("", tool_calls=[{"name": tool.name, "args": {"prompt": "a kite"}, "id": "c1"}])
+
+    def answer(messages: list[object]) -> AIMessage:
+        seen.append(list(messages))
+        return AIMessage("Here it is.")
+
+    agent = create_agent(ScriptedChatModel(steps=[draw, answer]), tools=[tool], middleware=[PreviewsAsUserMessages()])
+    state = agent.invoke({"messages": [HumanMessage("Draw a kite.")]})
+    kinds = [type(m).__name__ for m in seen[0]]
+    assert kinds[-2:] == ["ToolMessage", "HumanMessage"], kinds
+    assert isinstance(seen[0][-2].content, str)  # type: ignore[attr-defined]
+    stored = next(m for m in state["messages"] if isinstance(m, ToolMessage))
+    assert isinstance(stored.content, list)  # the agent's state keeps the original tool message
