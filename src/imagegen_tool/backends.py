@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -19,7 +20,7 @@ import openai
 from openai import AsyncOpenAI, OpenAI
 from openai.types import FileObject
 
-from .errors import APIError, ConfigurationError, ImageGenerationError, ModerationBlockedError
+from .errors import APIError, ConfigurationError, ImageGenerationError, InvalidOptionsError, ModerationBlockedError
 from .inputs import InputImage
 from .options import ImageMask, ImageReference
 from .parse import ParsedResponse, parse_response
@@ -327,6 +328,9 @@ def translate_openai_error(exc: openai.OpenAIError) -> ImageGenerationError:
         message = redact(str(error.get("message") or exc.message))
         if code == "moderation_blocked":
             return ModerationBlockedError(message)
+        refused_option = _refused_option(exc.status_code, code, error, message, exc.request_id)
+        if refused_option is not None:
+            return refused_option
         retry_after = _retry_after(exc.response.headers.get("retry-after"))
         return APIError(
             message,
@@ -342,6 +346,43 @@ def translate_openai_error(exc: openai.OpenAIError) -> ImageGenerationError:
     if isinstance(exc, openai.APIConnectionError):
         return APIError(f"cannot reach the OpenAI API: {redact(str(exc))}", retryable=True)
     return APIError(redact(str(exc)))
+
+
+_OPTION_ERROR_CODES = frozenset({"invalid_value", "unknown_parameter", "invalid_type", "model_not_found"})
+_WIRE_OPTION_NAMES = {"input_image_mask": "mask", "svg.reasoning.effort": "svg.reasoning_effort"}
+_OPTION_PARAM = re.compile(r"^(?:tools\[\d+\]\.)?(?P<name>[a-z_]+(?:\.[a-z_]+)*)$")
+_OPTION_FIELDS = frozenset(
+    {
+        "model", "action", "size", "quality", "background", "output_format", "output_compression", "moderation",
+        "input_fidelity", "partial_images", "complexity", "frame_count", "frame_duration_ms", "svg", "mask",
+        "svg.model", "svg.reasoning_effort",
+    }
+)  # fmt: skip
+
+
+def _refused_option(
+    status: int, code: str | None, error: Mapping[str, Any], message: str, request_id: str | None
+) -> InvalidOptionsError | None:
+    """An API refusal of an image option the capability table let through (unknown, or believed accepted):
+    an :class:`InvalidOptionsError` with ``source="api"``, never retried, nothing stored."""
+    param = error.get("param")
+    if status != 400 or code not in _OPTION_ERROR_CODES or not isinstance(param, str):
+        return None
+    match = _OPTION_PARAM.match(param)
+    if match is None or not (param.startswith("tools[") or error.get("type") == "image_generation_user_error"):
+        return None
+    name = _WIRE_OPTION_NAMES.get(match.group("name"), match.group("name"))
+    if name not in _OPTION_FIELDS:
+        return None
+    shown = re.search(r"Invalid value: '([^']*)'", message)
+    return InvalidOptionsError(
+        name,
+        shown.group(1) if shown else "(the value sent)",
+        f"what the API accepts; it said: {message}",
+        reason="refused by the OpenAI API (the capability table did not know it refuses this)",
+        source="api",
+        request_id=request_id,
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

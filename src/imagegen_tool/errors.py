@@ -67,6 +67,11 @@ class InvalidOptionsError(ImageGenerationError):
 
     @property
     def agent_message(self) -> str:
+        if self.source == "api":
+            return (
+                f"The image service refused option {self.field}={_short_repr(self.value)} ({self.allowed}). "
+                "Nothing was generated. Call the tool again with a different value, or leave the option out."
+            )
         return (
             f"Invalid option {self.field}={_short_repr(self.value)}. Allowed: {self.allowed}. "
             + (f"({self.reason}) " if self.reason else "")

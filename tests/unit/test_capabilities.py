@@ -28,6 +28,7 @@ from imagegen_tool.capabilities import (
     known_models,
     offered_models,
 )
+from imagegen_tool.errors import InvalidOptionsError
 from imagegen_tool.options import ImageOptions
 from tests.fixtures.sdk_models import (
     GPT_IMAGE_2,
@@ -127,12 +128,11 @@ def test_row_statuses_drive_validation_in_each_mode(model: str, field: str) -> N
             data = {"model": model, field: value}
             if field == "output_format" and value == "gif":
                 data["size"] = "auto"
-            try:
-                ImageOptions.build(data, validation=mode, today=TODAY)  # type: ignore[arg-type]
-            except Exception as exc:  # noqa: BLE001 - the assertion below names what happened
-                assert refused, f"{model} {field}={value} ({status}) refused in {mode}: {exc}"
+            if refused:
+                with pytest.raises(InvalidOptionsError, match=field):
+                    ImageOptions.build(data, validation=mode, today=TODAY)  # type: ignore[arg-type]
             else:
-                assert not refused, f"{model} {field}={value} ({status}) let through in {mode}"
+                ImageOptions.build(data, validation=mode, today=TODAY)  # type: ignore[arg-type]
 
 
 # -- the table covers the SDK ---------------------------------------------------------------------------------
@@ -188,7 +188,6 @@ def test_lifecycle_dec_1_shutdowns_per_the_deprecations_page(model: str) -> None
 
 
 def test_lifecycle_of_models_the_sdk_says_were_shut_down() -> None:
-    assert "GPT Image 1 was shut down on October 23, 2026" in inspect.getsource(ImageModel.__class__) or True
     doc = sdk_doc("model")
     assert re.findall(r"`([^`]+)` was shut down on October 23, 2026", doc) == ["gpt-image-1"]
     assert caps("gpt-image-1").shutdown == datetime.date(2026, 10, 23)
