@@ -199,7 +199,7 @@ def test_every_option_set_reaches_the_generation_call_and_action_is_not_sent() -
 
 def test_svg_settings_take_the_wire_shape() -> None:
     options = ImageOptions(
-        model="gpt-image-2.5-sunburst", output_format="svg", svg={"model": "m", "reasoning_effort": "low"}
+        model="gpt-image-2.6-sunburst", output_format="svg", svg={"model": "m", "reasoning_effort": "low"}
     )
     call = plan_images_call(ImageRequest(prompt="a logo", options=options))
     assert call.params["svg"] == {"model": "m", "reasoning": {"effort": "low"}}
@@ -240,7 +240,7 @@ def test_an_inline_png_mask_in_the_options_is_sent_as_a_file() -> None:
         ({"options": ImageOptions(action="edit")}, InvalidInputError, "needs an input image"),
         ({"previous_response_id": "resp_1"}, InvalidInputError, "no stored responses"),
         (
-            {"options": ImageOptions(model="gpt-image-2.5-sunburst", output_format="svg", n=2)},
+            {"options": ImageOptions(model="gpt-image-2.6-sunburst", output_format="svg", n=2)},
             InvalidOptionsError,
             "svg output makes one image",
         ),
