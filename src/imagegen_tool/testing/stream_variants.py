@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["StreamShape", "obfuscation_for", "shape_stream"]
+__all__ = ["StreamShape", "obfuscation_for", "shape_body", "shape_stream"]
 
 _ALNUM = string.ascii_letters + string.digits
 _WORDS = re.compile(r"\s*\S+")
@@ -42,6 +42,8 @@ class StreamShape:
     error_code: str = "server_error"
     error_message: str = "The server had an error while processing your request."
     queued: bool = False
+    keep_image: bool = True
+    """With an early ending: whether the image call finished first (paid) or the response ended before it."""
 
 
 def obfuscation_for(delta: str) -> str:
@@ -113,9 +115,12 @@ def _end_early(events: list[dict[str, Any]], shape: StreamShape) -> list[dict[st
     cut = len(events) - 1
     for index, event in enumerate(events):
         item = event.get("item")
-        done = event.get("type") == "response.output_item.done"
-        if done and isinstance(item, Mapping) and item.get("type") == "image_generation_call":
+        is_image = isinstance(item, Mapping) and item.get("type") == "image_generation_call"
+        if is_image and event.get("type") == "response.output_item.done" and shape.keep_image:
             cut = index + 1
+        elif is_image and event.get("type") == "response.output_item.added" and not shape.keep_image:
+            cut = index
+            break
     kept = events[:cut]
     if shape.ending == "error":
         kept.append({"type": "error", "code": shape.error_code, "message": shape.error_message, "param": None})
@@ -139,3 +144,25 @@ def _end_early(events: list[dict[str, Any]], shape: StreamShape) -> list[dict[st
         response["incomplete_details"] = {"reason": shape.incomplete_reason}
         kept.append({"type": "response.incomplete", "response": response})
     return kept
+
+
+def shape_body(body: Mapping[str, Any], shape: StreamShape) -> dict[str, Any]:
+    """The non-streaming body (and the stored response) of a server of ``shape``. The recorded Azure body is
+    completed like OpenAI's; an early ending keeps the items produced up to the image call."""
+    out = copy.deepcopy(dict(body))
+    if shape.ending == "completed":
+        return out
+    output = out.get("output") or []
+    images = [i for i, item in enumerate(output) if item.get("type") == "image_generation_call"]
+    if shape.keep_image:
+        out["output"] = output[: (images[-1] + 1) if images else len(output)]
+    else:
+        out["output"] = output[: images[0]] if images else output
+    out["completed_at"] = None
+    if shape.ending == "incomplete":
+        out["status"] = "incomplete"
+        out["incomplete_details"] = {"reason": shape.incomplete_reason}
+    else:
+        out["status"] = "failed"
+        out["error"] = {"code": shape.error_code, "message": shape.error_message}
+    return out
