@@ -229,6 +229,31 @@ class ModelCapabilities(BaseModel):
         allowed = tuple(value for value in domain if self.status(field, value).status not in refused.split())
         return None if allowed == domain else allowed
 
+    # The values validation lets through per field (default mode), as attributes: ``caps.quality`` etc.
+    @property
+    def quality(self) -> tuple[str, ...] | None:
+        return self.allowed_values("quality")
+
+    @property
+    def background(self) -> tuple[str, ...] | None:
+        return self.allowed_values("background")
+
+    @property
+    def output_format(self) -> tuple[str, ...] | None:
+        return self.allowed_values("output_format")
+
+    @property
+    def moderation(self) -> tuple[str, ...] | None:
+        return self.allowed_values("moderation")
+
+    @property
+    def complexity(self) -> tuple[str, ...] | None:
+        return self.allowed_values("complexity")
+
+    @property
+    def input_fidelity(self) -> tuple[str, ...] | None:
+        return self.allowed_values("input_fidelity")
+
     def fixed_sizes(self) -> tuple[str, ...]:
         """The standard sizes (and ``auto``) with a fact about them, accepted ones first."""
         return tuple(value for fact in self.facts if fact.field == "size" for value in fact.values)
