@@ -727,7 +727,7 @@ def valid_options(draw: st.DrawFn) -> dict[str, Any]:
     if caps is None:
         sizes += ["9999x16"]
     if effective == "gif":  # sizes are per frame and share one sprite sheet
-        sizes = ["auto", "512x512", "768x768"]
+        sizes = ["auto", "512x512", "720x720"]
     fields: dict[str, Any] = {
         "model": model,
         "output_format": fmt,
