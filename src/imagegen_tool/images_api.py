@@ -85,6 +85,8 @@ class ImagesApiRules(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    generate_parameters: frozenset[str]
+    edit_parameters: frozenset[str]
     n: tuple[int, int]
     max_input_images: int
     max_input_bytes: int
@@ -104,15 +106,21 @@ def images_api_rules() -> ImagesApiRules:
     return ImagesApiRules(**raw["images_api"])
 
 
+def _api_params(endpoint: Endpoint) -> frozenset[str]:
+    """The parameters the Images API endpoint takes (the table's list, from the newest SDK's types)."""
+    rules = images_api_rules()
+    return rules.generate_parameters if endpoint == "generate" else rules.edit_parameters
+
+
 @cache
-def _endpoint_params(endpoint: Endpoint) -> frozenset[str]:
-    """The parameters the installed SDK sends to an endpoint: the wire format's source of truth."""
+def _sdk_params(endpoint: Endpoint) -> frozenset[str]:
+    """The keyword arguments the installed SDK's method has; other API parameters travel in ``extra_body``."""
     base = (
         image_generate_params.ImageGenerateParamsBase
         if endpoint == "generate"
         else image_edit_params.ImageEditParamsBase
     )
-    return frozenset(base.__required_keys__ | base.__optional_keys__)
+    return frozenset(base.__required_keys__ | base.__optional_keys__) | {"stream"}
 
 
 FileTuple = tuple[str, bytes, str]
@@ -131,8 +139,13 @@ class ImagesCall(BaseModel):
     output_format: str = "png"
 
     def kwargs(self, *, stream: bool = False) -> dict[str, Any]:
-        """Keyword arguments for ``client.images.generate`` / ``client.images.edit``."""
-        kwargs = dict(self.params)
+        """Keyword arguments for ``client.images.generate`` / ``client.images.edit``: the parameters the installed
+        SDK knows as arguments, the others (newer than the SDK) in ``extra_body``."""
+        known = _sdk_params(self.endpoint)
+        kwargs = {key: value for key, value in self.params.items() if key in known}
+        newer = {key: value for key, value in self.params.items() if key not in known}
+        if newer:
+            kwargs["extra_body"] = newer
         if self.endpoint == "edit":
             kwargs["image"] = list(self.images)
             if self.mask is not None:
@@ -158,7 +171,7 @@ def plan_images_call(request: ImageRequest, *, extra: Mapping[str, Any] | None =
     endpoint: Endpoint = "edit" if request.inputs else "generate"
     if options.action == "edit" and not request.inputs:
         raise InvalidInputError("action='edit' needs an input image: pass the image (an id, a path or bytes) to edit")
-    accepted = _endpoint_params(endpoint)
+    accepted = _api_params(endpoint)
     params: dict[str, Any] = {"prompt": request.prompt}
     for field, value in options.model_dump(exclude_none=True).items():
         if field in _NOT_PARAMS:
@@ -168,7 +181,7 @@ def plan_images_call(request: ImageRequest, *, extra: Mapping[str, Any] | None =
             raise InvalidOptionsError(
                 field,
                 value,
-                "omit it" + (", or pass input images to edit" if field in _endpoint_params("edit") else ""),
+                "omit it" + (", or pass input images to edit" if field in _api_params("edit") else ""),
                 reason=f"the Images API {where} endpoint has no {field} parameter",
             )
         params[field] = value

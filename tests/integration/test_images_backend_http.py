@@ -352,7 +352,7 @@ def test_the_emulator_checks_masks_and_input_counts(openai_client: OpenAI) -> No
 
 
 def test_safety_identifier_is_echoed(openai_client: OpenAI) -> None:
-    answer = openai_client.images.generate(model=MODEL, prompt="a cat", safety_identifier="user-hash-1")
+    answer = openai_client.images.generate(model=MODEL, prompt="a cat", extra_body={"safety_identifier": "user-hash-1"})
     assert answer.safety_identifier == "user-hash-1"
 
 
