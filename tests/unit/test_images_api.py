@@ -18,7 +18,12 @@ from PIL import Image
 from pydantic import TypeAdapter
 
 from imagegen_tool import ImageGenerator, ImageOptions, InvalidInputError, InvalidOptionsError
-from imagegen_tool.errors import ConfigurationError, GenerationFailedError
+from imagegen_tool.errors import (
+    ConfigurationError,
+    GenerationFailedError,
+    ImageGenerationError,
+    MalformedResponseError,
+)
 from imagegen_tool.images_api import ImagesBackend, images_api_rules, plan_images_call
 from imagegen_tool.images_parse import ImagesStreamAccumulator, is_images_body, parse_images_response
 from imagegen_tool.inputs import InputImage
@@ -105,15 +110,16 @@ def test_entries_without_image_data_and_missing_images_are_failures_not_dropped(
 def test_the_two_parsers_refuse_each_others_bodies() -> None:
     responses_body = load_json(VERCEL_JSON)
     assert not is_images_body(responses_body) and is_images_body(bodies.generation_body())
-    with pytest.raises(GenerationFailedError, match="not an Images API body"):
+    with pytest.raises(MalformedResponseError, match="not an Images API body"):
         parse_images_response(responses_body)
-    with pytest.raises(GenerationFailedError, match="Images API body"):
+    with pytest.raises(ImageGenerationError, match="Images API body"):
         parse_response(bodies.generation_body())
 
 
 def test_recorded_images_error_body_is_not_an_images_body() -> None:
-    with pytest.raises(GenerationFailedError):
+    with pytest.raises(MalformedResponseError) as caught:
         parse_images_response(load_json(ERROR_JSON))
+    assert not caught.value.retryable
 
 
 # --- stream accumulator ---------------------------------------------------------------------------------
