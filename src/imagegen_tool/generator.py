@@ -136,8 +136,12 @@ class ImageGenerator:
         self.validation: ValidationMode = validation
         self.today: Callable[[], datetime.date] = today or current_date
         self.safety_identifier = _checked_safety_identifier(safety_identifier)
-        if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
-            raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
+        settings = (client, async_client, api_key, base_url, background, client_options)
+        if backend is not None and any(x is not None for x in settings):
+            raise ConfigurationError(
+                "pass either backend=... or client settings (client, api_key, base_url, background, "
+                "client_options), not both"
+            )
         if api not in (None, "responses", "images"):
             raise ConfigurationError(f"api must be 'responses' or 'images', not {api!r}")
         if backend is not None and api is not None and getattr(backend, "name", api) != api:
