@@ -38,7 +38,8 @@ from .options import ImageMask, ImageOptions
 from .parse import CallFailure, ParsedResponse, decode_b64
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
 from .results import GenerationResult
-from .store import ImageStore, LocalImageStore, new_image_id
+from .store import ImageStore, new_image_id
+from .store_factory import DEFAULT_STORE_DIR, open_store
 from .streaming import (
     GenerationCompleted,
     PartialImageData,
@@ -53,8 +54,6 @@ logger = logging.getLogger(__name__)
 
 StreamEventT = TypeVar("StreamEventT")
 
-#: Where images go when no store is configured: ``$IMAGEGEN_STORE_DIR``, else ``./generated-images``.
-DEFAULT_STORE_DIR = "generated-images"
 
 
 class ImageGenerator:
@@ -67,7 +66,10 @@ class ImageGenerator:
         print(result.image.path, result.image.revised_prompt)
 
     Args:
-        store: an :class:`ImageStore` or a directory for a :class:`LocalImageStore`.
+        store: an :class:`ImageStore`, a directory for a :class:`LocalImageStore`, or a store URL such as
+            ``s3://bucket/prefix`` (see :func:`~imagegen_tool.store_factory.open_store`). Default:
+            ``$IMAGEGEN_STORE_DIR`` (a directory or URL), else ``./generated-images``.
+        storage_options: for a store URL, the fsspec file system options (endpoint, profile, ...).
         options: defaults for every call; per-call options override them field by field.
         backend: a ready backend; otherwise a :class:`ResponsesBackend` is made from the client arguments.
         client, async_client, api_key, base_url: passed to the :class:`ResponsesBackend`.
@@ -85,6 +87,7 @@ class ImageGenerator:
         self,
         *,
         store: ImageStore | str | os.PathLike[str] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
         backend: ImageBackend | None = None,
         client: OpenAI | None = None,
@@ -101,7 +104,8 @@ class ImageGenerator:
     ) -> None:
         if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
             raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
-        self.store: ImageStore = store if isinstance(store, ImageStore) else LocalImageStore(_store_dir(store))
+        self.store: ImageStore = open_store(store, storage_options=storage_options)
+        self._owns_store = not isinstance(store, ImageStore)
         self.keep_partials = keep_partials
         self.inputs = InputResolver(
             self.store, input_roots=input_roots, max_bytes=max_input_bytes, allow_urls=allow_input_urls
@@ -125,12 +129,14 @@ class ImageGenerator:
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()
+        _close_store(self)
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""
         aclose = getattr(self.backend, "aclose", None)
         if aclose is not None:
             await aclose()
+        await _aclose_store(self)
 
     def __enter__(self) -> ImageGenerator:
         return self
@@ -477,10 +483,17 @@ def _as_list(images: ImageInput | Sequence[ImageInput]) -> Sequence[ImageInput]:
     return images
 
 
-def _store_dir(store: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
-    if store is not None:
-        return store
-    return os.environ.get("IMAGEGEN_STORE_DIR") or DEFAULT_STORE_DIR
+def _close_store(generator: ImageGenerator) -> None:
+    """Close a store the generator opened from a path or URL (its object-store clients); not one passed in."""
+    close = getattr(generator.store, "close", None)
+    if generator._owns_store and close is not None:
+        close()
+
+
+async def _aclose_store(generator: ImageGenerator) -> None:
+    aclose = getattr(generator.store, "aclose", None)
+    if generator._owns_store and aclose is not None:
+        await aclose()
 
 
 def _failure_error(parsed: ParsedResponse) -> GenerationFailedError | ModerationBlockedError:
