@@ -726,7 +726,9 @@ class FsspecImageStore(ImageStore):
         conditional = await self._conditional_writes(io)
         for attempt in range(100):
             image_id = base_id if attempt == 0 else f"{base_id[:120]}-{attempt + 1}"
-            if not conditional and await _exists(io, _record_key(image_id)):
+            # Without conditional writes the check is the only guard; with them it only saves re-uploading the
+            # bytes when the id was already seen taken (the conditional record write still decides).
+            if (not conditional or attempt > 0) and await _exists(io, _record_key(image_id)):
                 continue
             filename = f"{image_id}.{secrets.token_hex(8)}.{extension}"
             final = record.model_copy(
