@@ -35,7 +35,7 @@ from .imageinfo import inspect_image
 from .images import GeneratedImage, ImageRecord
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputResolver, check_mask
 from .options import ImageMask, ImageOptions
-from .parse import CallFailure, ParsedResponse, decode_b64
+from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
 from .results import GenerationResult
 from .store import ImageStore, new_image_id
@@ -53,7 +53,6 @@ __all__ = ["DEFAULT_STORE_DIR", "GenerationResult", "ImageGenerator"]
 logger = logging.getLogger(__name__)
 
 StreamEventT = TypeVar("StreamEventT")
-
 
 
 class ImageGenerator:
@@ -201,7 +200,7 @@ class ImageGenerator:
         )
         if not _wants_stream(request, on_event):
             result = await self.arun(request)
-            return await asyncio.to_thread(self._remember, session, result)
+            return await self._aremember(session, result)
         final = None
         async for event in self._astream(request, session):
             if on_event is not None:
@@ -316,7 +315,7 @@ class ImageGenerator:
 
     async def arun(self, request: ImageRequest) -> GenerationResult:
         parsed = await self.backend.arun(request)
-        return await asyncio.to_thread(self._store_results, parsed, request)
+        return await self._astore_results(parsed, request)
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -359,22 +358,23 @@ class ImageGenerator:
                     raise
                 logger.info("streaming refused without partial images (%s); calling without streaming", exc)
                 result = await self.arun(request)
-                yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
+                yield GenerationCompleted(result=await self._aremember(session, result))
                 return
             async for event in _prepend(first, events):
                 if isinstance(event, PartialImageData):
                     calls.add(event.call_id)
-                    preview = await asyncio.to_thread(self._store_partial, event)
+                    preview = await self._astore_partial(event)
                     if preview is not None:
                         yield preview
                 elif isinstance(event, StreamOutcome):
-                    result = await asyncio.to_thread(self._store_results, event.parsed, request)
-                    yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
+                    result = await self._astore_results(event.parsed, request)
+                    yield GenerationCompleted(result=await self._aremember(session, result))
                 else:
                     yield event
         finally:
             if not self.keep_partials:
-                await asyncio.to_thread(_delete_partials, self.store, calls)
+                for call_id in calls:
+                    await self.store.adelete_partials(call_id)
 
     def _store_partial(self, event: PartialImageData) -> PartialImageEvent | None:
         """Store a preview; a preview that cannot be decoded or stored is skipped, never fatal to the image."""
@@ -386,9 +386,24 @@ class ImageGenerator:
             return None
         return PartialImageEvent(partial=partial, response_id=event.response_id)
 
+    async def _astore_partial(self, event: PartialImageData) -> PartialImageEvent | None:
+        """Async :meth:`_store_partial`: decoding in a worker thread, the write through the store's async API."""
+        try:
+            data = await asyncio.to_thread(decode_b64, event.b64, response_id=event.response_id, call_id=event.call_id)
+            partial = await self.store.asave_partial(data, call_id=event.call_id, index=event.index)
+        except ImageGenerationError as exc:
+            logger.warning("skipped partial image %d of %s: %s", event.index, event.call_id, exc)
+            return None
+        return PartialImageEvent(partial=partial, response_id=event.response_id)
+
     def _remember(self, session: str | None, result: GenerationResult) -> GenerationResult:
         if session is not None:
             self.store.set_latest(session, result.images[-1].id)
+        return result
+
+    async def _aremember(self, session: str | None, result: GenerationResult) -> GenerationResult:
+        if session is not None:
+            await self.store.aset_latest(session, result.images[-1].id)
         return result
 
     def _store_results(self, parsed: ParsedResponse, request: ImageRequest) -> GenerationResult:
@@ -397,35 +412,63 @@ class ImageGenerator:
         stored: list[GeneratedImage] = []
         failures = list(parsed.failures)
         first_error: ImageGenerationError | None = None
-        options = _recordable(request.options)
         for image in parsed.images:
             try:
-                data = image.decode(parsed.response_id)
-                info = inspect_image(data)
-                record = ImageRecord(
-                    id=image.call_id or new_image_id(),
-                    mime_type=info.mime_type,
-                    format=info.format,
-                    width=info.width,
-                    height=info.height,
-                    prompt=request.prompt,
-                    revised_prompt=image.revised_prompt,
-                    call_id=image.call_id,
-                    response_id=parsed.response_id,
-                    response_stored=parsed.stored,
-                    model=request.options.effective_model,
-                    text_model=parsed.text_model,
-                    options=options,
-                    reported=image.reported,
-                    usage=parsed.usage,
-                    input_ids=request.input_ids,
-                    backend=self.backend.name,
-                )
-                stored.append(self.store.save(data, record))
+                stored.append(self.store.save(*self._decoded(image, parsed, request)))
             except ImageGenerationError as exc:
                 first_error = first_error or exc
                 code = getattr(exc, "code", None) or type(exc).__name__
                 failures.append(CallFailure(call_id=image.call_id, status="not_stored", code=code, message=str(exc)))
+        return self._result(parsed, stored, failures, first_error)
+
+    async def _astore_results(self, parsed: ParsedResponse, request: ImageRequest) -> GenerationResult:
+        """Async :meth:`_store_results`: decoding in a worker thread, writes through the store's async methods
+        (an object store then needs no thread per write)."""
+        stored: list[GeneratedImage] = []
+        failures = list(parsed.failures)
+        first_error: ImageGenerationError | None = None
+        for image in parsed.images:
+            try:
+                data, record = await asyncio.to_thread(self._decoded, image, parsed, request)
+                stored.append(await self.store.asave(data, record))
+            except ImageGenerationError as exc:
+                first_error = first_error or exc
+                code = getattr(exc, "code", None) or type(exc).__name__
+                failures.append(CallFailure(call_id=image.call_id, status="not_stored", code=code, message=str(exc)))
+        return self._result(parsed, stored, failures, first_error)
+
+    def _decoded(self, image: ParsedImage, parsed: ParsedResponse, request: ImageRequest) -> tuple[bytes, ImageRecord]:
+        """The bytes of one returned image and the record to store them with."""
+        data = image.decode(parsed.response_id)
+        info = inspect_image(data)
+        record = ImageRecord(
+            id=image.call_id or new_image_id(),
+            mime_type=info.mime_type,
+            format=info.format,
+            width=info.width,
+            height=info.height,
+            prompt=request.prompt,
+            revised_prompt=image.revised_prompt,
+            call_id=image.call_id,
+            response_id=parsed.response_id,
+            response_stored=parsed.stored,
+            model=request.options.effective_model,
+            text_model=parsed.text_model,
+            options=_recordable(request.options),
+            reported=image.reported,
+            usage=parsed.usage,
+            input_ids=request.input_ids,
+            backend=self.backend.name,
+        )
+        return data, record
+
+    def _result(
+        self,
+        parsed: ParsedResponse,
+        stored: list[GeneratedImage],
+        failures: list[CallFailure],
+        first_error: ImageGenerationError | None,
+    ) -> GenerationResult:
         if not stored:
             raise first_error or _failure_error(parsed)
         for failure in failures:
