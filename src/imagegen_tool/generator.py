@@ -455,7 +455,7 @@ class ImageGenerator:
         except (ImageGenerationError, OSError, ValueError, ValidationError) as exc:
             logger.warning("skipped partial image %s of %s: %s", event.index, event.call_id, exc)
             return None
-        return PartialImageEvent(partial=partial, response_id=event.response_id)
+        return PartialImageEvent(partial=partial, response_id=event.response_id, b64=event.b64)
 
     def _remember(self, session: str | None, result: GenerationResult) -> GenerationResult:
         """Point the session at the newest image. The images are stored (and paid for): a session pointer that
