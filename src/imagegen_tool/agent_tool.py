@@ -62,7 +62,7 @@ from pydantic import (
 )
 
 from .backends import ImageBackend
-from .capabilities import ModelCapabilities, capabilities_for, general_rules, known_models
+from .capabilities import ModelCapabilities, capabilities_for, default_image_model, general_rules, known_models
 from .errors import ConfigurationError, ImageGenerationError, InvalidInputError
 from .generator import ImageGenerator
 from .images import GeneratedImage
@@ -501,6 +501,8 @@ def _enum_description(
         if formats:
             description += f" 'transparent' needs output_format {' or '.join(formats)}."
     if field == "model":
+        if options.model is None:
+            description += f" Leave it out for the default, {default_image_model()}."
         description += " Not every model accepts every option value."
     return description
 
