@@ -87,8 +87,8 @@ SHORT_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
 #: Automatic retries of a request that certainly generated nothing (see the module docstring), and the SDK's
 #: retries of uploads and retrieves.
 DEFAULT_MAX_RETRIES = 2
-#: Longest pause between two polls of a background response, in seconds. Polling starts at 50 ms and doubles,
-#: so a fast answer is seen quickly and a 60 s generation costs about 60 polls at most.
+#: Longest pause between two polls of a background response, in seconds. The pause is a fifth of the time
+#: already waited (at least 50 ms), so a fast answer is seen quickly and a 60 s generation costs about 75 polls.
 DEFAULT_POLL_INTERVAL = 1.0
 #: How long a background response is waited for before the call gives up (naming the response id, so the image
 #: can still be recovered).
@@ -99,6 +99,7 @@ MAX_RESUMES = 5
 MAX_RETRY_AFTER = 60.0
 
 _FIRST_POLL = 0.05
+_POLL_FRACTION = 0.2
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PENDING = frozenset({"queued", "in_progress"})
 # What a broken stream raises while it is read: SDK connection/timeout errors, an in-stream error object
@@ -774,7 +775,7 @@ class _Poller:
     ) -> None:
         self.response_id = response_id
         self.deadline = time.monotonic() + backend.max_wait
-        self.delay = _FIRST_POLL
+        self.started = time.monotonic()
         self.max_delay = backend.poll_interval
         self.failures = 0
         self.max_failures = 0 if once else max(2, (backend.max_retries or 0) + 1)
@@ -817,9 +818,10 @@ class _Poller:
             return self._next_delay()
 
     def _next_delay(self) -> float:
-        delay = self.delay
-        self.delay = min(self.delay * 2, self.max_delay)
-        return delay
+        # Proportional to the time already waited: a quick answer is seen within ~20% of its duration, and a
+        # 60 s generation costs about 75 polls, at most `poll_interval` (1 s) late.
+        waited = time.monotonic() - self.started
+        return min(max(_FIRST_POLL, waited * _POLL_FRACTION), self.max_delay)
 
     def _give_up(self, error: ImageGenerationError) -> ImageGenerationError:
         if self.cause is not None and not isinstance(error, QuotaExceededError):

@@ -117,8 +117,12 @@ class ImageGenerator:
         allow_input_urls: bool = True,
         api: Literal["responses", "images"] | None = None,
     ) -> None:
-        if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
-            raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
+        settings = (client, async_client, api_key, base_url, background, client_options)
+        if backend is not None and any(x is not None for x in settings):
+            raise ConfigurationError(
+                "pass either backend=... or client settings (client, api_key, base_url, background, "
+                "client_options), not both"
+            )
         if api not in (None, "responses", "images"):
             raise ConfigurationError(f"api must be 'responses' or 'images', not {api!r}")
         if backend is not None and api is not None and getattr(backend, "name", api) != api:

@@ -195,6 +195,7 @@ async def _serve(request: Request, handler: Handler, state: EmulatorState) -> Re
     state.record(record)
 
     latency = state.latency
+    latency = background.defer_latency(state, record, latency)  # background work takes it, not its answers
     if latency > 0:
         await asyncio.sleep(latency)
     failure = state.take_failure(record.path)
