@@ -18,9 +18,9 @@ from .harness import Figure, Settings, machine_description
 BENCHMARKS: dict[str, Callable[[Settings], list[Figure]]] = {
     bench_calls.NAME: bench_calls.run,
     bench_partial_latency.NAME: bench_partial_latency.run,
-    bench_decoders.NAME: bench_decoders.run,
     bench_imports.NAME: bench_imports.run,
     bench_store_growth.NAME: bench_store_growth.run,
+    bench_decoders.NAME: bench_decoders.run,
 }
 
 

@@ -97,7 +97,7 @@ def _per_call_sync(settings: Settings, api: RemoteEmulator, root: Path) -> list[
 
     sides = {"plain": plain, "ours": ours, "ours_process": ours_process, "ours_foreground": ours_foreground}
     interleaved(settings.pick(1, 2), sides)  # warm-up: connections, caches, the emulator's images
-    runs = interleaved(settings.pick(2, 20), sides)
+    runs = interleaved(settings.pick(2, 10), sides)
     client.close()
     return _per_call_figures("sync", runs)
 
@@ -137,7 +137,7 @@ async def _per_call_async(settings: Settings, api: RemoteEmulator, root: Path) -
 
     sides = {"plain": plain, "ours": ours, "ours_process": ours_process, "ours_foreground": ours_foreground}
     await ainterleaved(settings.pick(1, 2), sides)
-    runs = await ainterleaved(settings.pick(2, 20), sides)
+    runs = await ainterleaved(settings.pick(2, 10), sides)
     await client.close()
     return _per_call_figures("async", runs)
 
@@ -182,7 +182,8 @@ async def _concurrent(settings: Settings, api: RemoteEmulator, root: Path) -> li
     calls = settings.pick(5, 200)
     latency = settings.pick(0.1, 0.5)
     api.set_latency(latency)
-    client = AsyncOpenAI(base_url=api.url, api_key="bench", max_retries=0, timeout=600)
+    # Retries on (both sides): between batches the server may close idle keep-alive connections as they are reused.
+    client = AsyncOpenAI(base_url=api.url, api_key="bench", max_retries=2, timeout=600)
     generator = ImageGenerator(store=root / "ours-concurrent", async_client=client, text_model=TEXT_MODEL)
     foreground = ImageGenerator(
         store=root / "ours-concurrent-fg", async_client=client, text_model=TEXT_MODEL, background=False
@@ -206,7 +207,7 @@ async def _concurrent(settings: Settings, api: RemoteEmulator, root: Path) -> li
 
     sides = {"plain": plain, "ours": ours, "ours_foreground": ours_foreground}
     await ainterleaved(1, sides)
-    runs = await ainterleaved(settings.pick(1, 3), sides)
+    runs = await ainterleaved(settings.pick(1, 2), sides)
     await client.close()
     api.set_latency(0.0)
     name = f"{calls} concurrent async calls, {latency * 1000:.0f} ms latency (wall of the batch)"
@@ -291,7 +292,7 @@ async def _loop_stall(settings: Settings, api: RemoteEmulator, root: Path) -> li
                 await asyncio.gather(*(ready.agenerate(_prompt("ours")) for _ in range(n)))
             return probe.longest_ms
 
-        rounds = settings.pick(1, 5)
+        rounds = settings.pick(1, 3)
         whole = await ainterleaved(rounds, {"plain": plain, "ours": ours})
         post = await ainterleaved(rounds, {"plain": plain_post, "ours": ours_post})
         figures += [

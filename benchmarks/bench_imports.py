@@ -54,7 +54,7 @@ def run(settings: Settings) -> list[Figure]:
         if not settings.quick:
             import_ms(baseline), import_ms(ours)  # bytecode caches, file-system caches
         runs = interleaved(
-            settings.pick(1, 7), {"baseline": lambda b=baseline: import_ms(b), "ours": lambda o=ours: import_ms(o)}
+            settings.pick(1, 5), {"baseline": lambda b=baseline: import_ms(b), "ours": lambda o=ours: import_ms(o)}
         )
         figures.append(Figure(NAME, label, median(runs["baseline"]), median(runs["ours"]), "ms", baseline, target))
     return figures

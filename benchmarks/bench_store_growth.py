@@ -41,7 +41,7 @@ def fill(root: Path, images: int) -> None:
 
 def run(settings: Settings) -> list[Figure]:
     big = settings.pick(100, 10_000)
-    rounds = settings.pick(1, 10)
+    rounds = settings.pick(1, 6)
     with RemoteEmulator(realistic=True) as api, tempfile.TemporaryDirectory(prefix="imagegen-bench-") as tmp:
         client = OpenAI(base_url=api.url, api_key="bench", max_retries=0)
         stores = {"1 image": Path(tmp) / "small", f"{big} images": Path(tmp) / "big"}
