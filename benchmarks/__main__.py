@@ -43,10 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in machine.items():
         print(f"  {key}: {value}")
     figures: list[Figure] = []
+    failed: list[str] = []
     for name in names:
         started = time.perf_counter()
         print(f"\n[{name}]", flush=True)
-        found = BENCHMARKS[name](settings)
+        try:
+            found = BENCHMARKS[name](settings)
+        except Exception as exc:  # one broken benchmark must not cost the figures of the others
+            failed.append(name)
+            print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+            continue
         for figure in found:
             print(figure.line(), flush=True)
         print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
@@ -60,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as handle:
             handle.write(markdown(machine, figures, quick=args.quick))
-    return 0
+    if failed:
+        print(f"\nfailed to run: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 def markdown(machine: dict[str, str], figures: list[Figure], *, quick: bool) -> str:
