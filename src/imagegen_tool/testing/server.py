@@ -30,6 +30,7 @@ from imagegen_tool.errors import InvalidOptionsError
 from imagegen_tool.options import ImageOptions
 
 from . import wire
+from .access_log import log_request
 from .state import (
     EmulatorState,
     PlannedFailure,
@@ -212,6 +213,7 @@ def _finish(response: Response, record: RecordedRequest, started: float) -> Resp
     response.headers.setdefault("x-request-id", wire.request_id())
     response.headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
     response.headers["openai-version"] = "2020-10-01"
+    log_request(record, time.perf_counter() - started)
     return response
 
 
