@@ -27,7 +27,7 @@ from .inputs import ImageInput, InputImage
 from .options import ImageMask, ImageOptions, ImageReference, SvgOptions
 from .request import DEFAULT_TEXT_MODEL, ImageRequest
 from .results import GenerationResult
-from .store import ImageStore, LocalImageStore
+from .store import ImageStore, LocalImageStore, PruneReport
 from .streaming import (
     GenerationCompleted,
     PartialImageEvent,
@@ -68,6 +68,7 @@ __all__ = [
     "PartialImage",
     "PartialImageEvent",
     "ProgressEvent",
+    "PruneReport",
     "ReportedSettings",
     "ResponsesBackend",
     "StorageError",

@@ -121,12 +121,16 @@ class GeneratedImage(ImageRecord):
     """Where the image is: ``file:///...`` for the local store."""
     path: str | None = None
     """The local file path, when the store is on the local file system."""
+    url: str | None = None
+    """A URL a browser can open (the store's ``public_base_url`` mapping or a presigned URL), if configured."""
 
     def summary(self) -> dict[str, Any]:
         """The few fields an agent needs (id, location, size, format, revised prompt), without the bytes."""
         data: dict[str, Any] = {"id": self.id, "uri": self.uri, "mime_type": self.mime_type}
         if self.path:
             data["path"] = self.path
+        if self.url:
+            data["url"] = self.url
         if self.width and self.height:
             data["size"] = f"{self.width}x{self.height}"
         if self.revised_prompt:
@@ -145,6 +149,8 @@ class PartialImage(BaseModel):
     """0-based, in the order the API sent them; each replaces the previous preview of the same call."""
     uri: str
     path: str | None = None
+    url: str | None = None
+    """A URL a browser can open, when the store has a ``public_base_url``."""
     mime_type: str
     width: int | None = None
     height: int | None = None

@@ -58,9 +58,10 @@ def test_partial_files_are_removed_after_completion_unless_kept(
     plain = ImageGenerator(store=store_dir, client=openai_client)
     result = plain.generate("a fox", partial_images=2)
     assert image_files(store_dir) == [Path(result.image.path or "").name]
+    assert not any(".partial-" in p.name for p in store_dir.rglob("*"))
     keeping = ImageGenerator(store=store_dir, client=openai_client, keep_partials=True)
     kept = keeping.generate("a fox", partial_images=2)
-    assert sum(".partial-" in name for name in image_files(store_dir)) == 2
+    assert sum(".partial-" in p.name for p in store_dir.rglob("*")) == 2
     assert kept.image.id in " ".join(image_files(store_dir))
 
 

@@ -53,7 +53,7 @@ def test_save_writes_image_and_record_and_get_resolves_it(tmp_path: Path) -> Non
     assert len(handle.sha256) == 64
     assert store.get("ig_abc") == handle
     assert store.read_bytes("ig_abc") == data
-    assert _files(tmp_path) == [".ids/ig_abc", "ig_abc.json", "ig_abc.png"]
+    assert _files(tmp_path) == ["ig_abc.json", "ig_abc.png"]
 
 
 def test_same_id_never_overwrites(tmp_path: Path) -> None:
@@ -81,16 +81,26 @@ def test_unknown_id_is_image_not_found(tmp_path: Path) -> None:
     assert "earlier image tool call" in caught.value.agent_message
 
 
-def test_failed_record_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_record_write_keeps_the_paid_image_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = LocalImageStore(tmp_path)
+    real_link = os.link
 
-    def broken_replace(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
+    def broken_record_link(src: Any, dst: str, **kwargs: Any) -> None:
+        if dst.endswith(".json"):
+            raise OSError(28, "No space left on device")
+        real_link(src, dst, **kwargs)
 
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(StorageError, match="No space left"):
-        store.save(_png(), _record())
-    assert _files(tmp_path) == []
+    monkeypatch.setattr(os, "link", broken_record_link)
+    with pytest.raises(StorageError, match="No space left") as caught:
+        store.save(_png(), _record(response_id="resp_9"))
+    assert "resp_9" in str(caught.value)
+    assert str(tmp_path / "ig_abc.png") in str(caught.value)
+    assert _files(tmp_path) == ["ig_abc.png"]
+    assert (tmp_path / "ig_abc.png").read_bytes() == _png()
+    with pytest.raises(ImageNotFoundError):  # invisible without its record
+        store.get("ig_abc")
 
 
 def test_failed_image_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
