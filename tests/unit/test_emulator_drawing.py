@@ -98,3 +98,12 @@ def test_wrapping_is_at_most_three_lines_and_marks_a_cut() -> None:
     assert len(lines) == 3 and lines[-1].endswith("…") and all(len(line) <= 9 for line in lines)
     assert wrap_words("supercalifragilistic", 6, measure) == ["superc"]
     assert wrap_words("   ", 10, measure) == []
+
+
+def test_transparent_images_keep_clear_corners_with_outlined_text() -> None:
+    image = Image.open(io.BytesIO(render_final(RenderJob("a logo", ImageSpec(512, 512, transparent=True)))))
+    alpha = image.getchannel("A")
+    assert alpha.getpixel((0, 0)) == 0 and alpha.getpixel((511, 511)) == 0
+    assert _has_color(image.convert("RGB"), WHITE, (0, 0, 512, 64)), "no prompt text on the transparent image"
+    svg = render_final(RenderJob("a logo", ImageSpec(200, 200, "svg", transparent=True))).decode()
+    assert "fill-opacity" not in svg and "a logo</text>" in svg

@@ -166,7 +166,7 @@ def _picture(job: RenderJob, frame: float = 0.0) -> Image.Image:
             Image.new("RGBA", size, (0, 0, 0, 0)) if spec.transparent else _gradient(palette, *size).convert("RGBA")
         )
         _shapes(ImageDraw.Draw(canvas), palette, *size, count=_shape_count(palette), frame=frame)
-        annotate(canvas, job.prompt)
+        annotate(canvas, job.prompt, bands=not spec.transparent)
         return canvas
     base = ImageOps.fit(_decode(job.base).convert("RGBA"), size, Image.Resampling.BILINEAR)
     if job.mask is not None:
@@ -187,9 +187,11 @@ def _picture(job: RenderJob, frame: float = 0.0) -> Image.Image:
 # --- text: the prompt and the "emulated" caption ---------------------------------------------------------
 
 
-def annotate(canvas: Image.Image, prompt: str) -> None:
+def annotate(canvas: Image.Image, prompt: str, *, bands: bool = True) -> None:
     """Write ``prompt`` (wrapped, at most three lines) across the top of ``canvas`` and :data:`CAPTION` along its
-    bottom, each on a translucent dark band so it reads on any background. ``canvas`` is RGBA, changed in place.
+    bottom. With ``bands`` each sits on a translucent dark band so it reads on any background; without (for
+    transparent images, whose clear pixels must stay clear) the letters get a dark outline instead.
+    ``canvas`` is RGBA, changed in place.
     """
     width, height = canvas.size
     if min(width, height) < _MIN_TEXT_EDGE:
@@ -198,23 +200,37 @@ def annotate(canvas: Image.Image, prompt: str) -> None:
     size = max(10, min(height // 16, width // 14))
     font = _font(size)
     measure = ImageDraw.Draw(canvas)
+    outline = {} if bands else {"stroke_width": max(1, size // 14), "stroke_fill": (0, 0, 0, 255)}
     lines = wrap_words(prompt, width - 2 * margin, lambda text: measure.textlength(text, font=font))
     if lines:
         line_height = _line_height(measure, font)
-        band = _band(width, margin * 2 + line_height * len(lines))
-        draw = ImageDraw.Draw(band)
+        layer, origin = _layer(canvas, width, margin * 2 + line_height * len(lines), 0, bands)
+        draw = ImageDraw.Draw(layer)
         for index, line in enumerate(lines):
-            draw.text((margin, margin + index * line_height), line, font=font, fill=(255, 255, 255, 255))
-        canvas.alpha_composite(band)
+            position = (margin, origin + margin + index * line_height)
+            draw.text(position, line, font=font, fill=(255, 255, 255, 255), **outline)  # type: ignore[arg-type]
+        if bands:
+            canvas.alpha_composite(layer)
 
     caption_font = _font(max(8, size * 2 // 3))
     caption_height = _line_height(measure, caption_font) + 2 * margin
-    band = _band(width, caption_height)
+    top = max(0, height - caption_height)
+    layer, origin = _layer(canvas, width, caption_height, top, bands)
     caption_width = measure.textlength(CAPTION, font=caption_font)
-    ImageDraw.Draw(band).text(
-        (width - margin - caption_width, margin), CAPTION, font=caption_font, fill=(255, 214, 0, 255)
+    ImageDraw.Draw(layer).text(
+        (width - margin - caption_width, origin + margin),
+        CAPTION,
+        font=caption_font,
+        fill=(255, 214, 0, 255),
+        **outline,  # type: ignore[arg-type]
     )
-    canvas.alpha_composite(band, (0, max(0, height - caption_height)))
+    if bands:
+        canvas.alpha_composite(layer, (0, top))
+
+
+def _layer(canvas: Image.Image, width: int, height: int, top: int, bands: bool) -> tuple[Image.Image, int]:
+    """Where to draw a line of text: a band of its own to composite at ``top`` (origin 0), or the canvas itself."""
+    return (_band(width, height), 0) if bands else (canvas, top)
 
 
 def _band(width: int, height: int) -> Image.Image:
@@ -405,13 +421,14 @@ def _svg_document(job: RenderJob, shapes_limit: int | None = None) -> str:
         else:
             points = f"{cx},{cy - radius} {cx + radius},{cy + radius} {cx - radius},{cy + radius}"
             parts.append(f'<polygon points="{points}" fill="{fill}"/>')
-    parts += svg_annotation(job.prompt, width, height)
+    parts += svg_annotation(job.prompt, width, height, bands=not (spec.transparent and job.base is None))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
-def svg_annotation(prompt: str, width: int, height: int) -> list[str]:
-    """The SVG elements of :func:`annotate`: the prompt's words on a band at the top, the caption at the bottom."""
+def svg_annotation(prompt: str, width: int, height: int, *, bands: bool = True) -> list[str]:
+    """The SVG elements of :func:`annotate`: the prompt's words at the top, the caption at the bottom, on
+    translucent bands (or, without ``bands``, outlined so a transparent background stays clear)."""
     if min(width, height) < _MIN_TEXT_EDGE:
         return []
     margin = max(2, min(width, height) // 64)
@@ -421,16 +438,18 @@ def svg_annotation(prompt: str, width: int, height: int) -> list[str]:
     line_height = round(size * 1.25)
     caption_size = max(8, size * 2 // 3)
     caption_band = round(caption_size * 1.25) + 2 * margin
-    parts = ['<g font-family="sans-serif">']
+    outline = "" if bands else f' stroke="#000" stroke-width="{max(1, size // 14)}" paint-order="stroke"'
+    parts = [f'<g font-family="sans-serif"{outline}>']
+    band = '<rect y="{}" width="{}" height="{}" fill="#000" fill-opacity="0.59" stroke="none"/>'
     if lines:
-        parts.append(
-            f'<rect width="{width}" height="{2 * margin + line_height * len(lines)}" fill="#000" fill-opacity="0.59"/>'
-        )
+        if bands:
+            parts.append(band.format(0, width, 2 * margin + line_height * len(lines)))
         for index, line in enumerate(lines):
             y = margin + size + index * line_height
             parts.append(f'<text x="{margin}" y="{y}" font-size="{size}" fill="#fff">{escape(line)}</text>')
+    if bands:
+        parts.append(band.format(height - caption_band, width, caption_band))
     parts += [
-        f'<rect y="{height - caption_band}" width="{width}" height="{caption_band}" fill="#000" fill-opacity="0.59"/>',
         f'<text x="{width - margin}" y="{height - margin - caption_size // 4}" font-size="{caption_size}" '
         f'text-anchor="end" fill="#ffd600">{escape(CAPTION)}</text>',
         "</g>",
