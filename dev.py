@@ -316,7 +316,14 @@ def stage_lowest(notes: list[str], pytest_args: Sequence[str]) -> None:
     if versions.lower() != expected.lower():
         raise StageFailed(f"the lowest-versions venv has {versions}, expected {expected}")
     notes.append(f"lowest: {versions}")
-    _pytest(python, ["-q", "-p", "no:cacheprovider", *LOWEST_PYTEST_ARGS], notes, "lowest", lowest=True)
+    try:
+        _pytest(python, ["-q", "-p", "no:cacheprovider", *LOWEST_PYTEST_ARGS], notes, "lowest", lowest=True)
+    except StageFailed as exc:
+        raise StageFailed(
+            f"{exc}. If the main suite passed, the code needs something newer than the floors ({versions}): either the "
+            "code can avoid the newer API, or raise the floor in pyproject.toml and give the reason in "
+            "docs/installation.md's table of supported versions (tests/unit/test_dev_script.py checks they agree)"
+        ) from exc
 
 
 # The lowest-versions run: the whole suite except what checks this repository rather than the package against
