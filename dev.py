@@ -179,7 +179,7 @@ def _pytest(
                 + ("" if tally["present"] else f" (no recordings at {tally['where']}: see README, 'Tests')")
             )
             if tally.get("left_out"):
-                notes.append(f"{label}: left out (their packages are not installed here): {tally['left_out']}")
+                notes.append(f"{label}: left out (they import what these versions lack): {tally['left_out']}")
         if failure is not None:
             raise failure
 
