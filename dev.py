@@ -46,7 +46,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 # Extras a venv can hold; "dev" holds everything the others do.
 _EXTRAS_COVERED = {
-    "dev": {"dev", "examples", "emulator", "docs"},
+    "dev": {"dev", "examples", "emulator", "docs", "test", "cli"},
     "examples": {"examples", "emulator"},
 }
 # The core dependencies whose floors the lowest-versions stage pins.

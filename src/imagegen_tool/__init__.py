@@ -17,12 +17,15 @@ from .errors import (
     ImageNotFoundError,
     InvalidInputError,
     InvalidOptionsError,
+    MalformedResponseError,
     ModerationBlockedError,
     NoImageReturnedError,
+    QuotaExceededError,
     StorageError,
 )
 from .generator import ImageGenerator
 from .images import GeneratedImage, ImageRecord, ImageTokenUsage, PartialImage, ReportedSettings, TokenUsage, Usage
+from .images_api import ImagesBackend
 from .inputs import ImageInput, InputImage
 from .options import ImageMask, ImageOptions, ImageReference, SvgOptions
 from .request import DEFAULT_TEXT_MODEL, ImageRequest
@@ -58,10 +61,12 @@ __all__ = [
     "ImageRequest",
     "ImageStore",
     "ImageTokenUsage",
+    "ImagesBackend",
     "InputImage",
     "InvalidInputError",
     "InvalidOptionsError",
     "LocalImageStore",
+    "MalformedResponseError",
     "ModelCapabilities",
     "ModerationBlockedError",
     "NoImageReturnedError",
@@ -69,6 +74,7 @@ __all__ = [
     "PartialImageEvent",
     "ProgressEvent",
     "PruneReport",
+    "QuotaExceededError",
     "ReportedSettings",
     "ResponsesBackend",
     "StorageError",
