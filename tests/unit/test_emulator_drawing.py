@@ -107,3 +107,9 @@ def test_transparent_images_keep_clear_corners_with_outlined_text() -> None:
     assert _has_color(image.convert("RGB"), WHITE, (0, 0, 512, 64)), "no prompt text on the transparent image"
     svg = render_final(RenderJob("a logo", ImageSpec(200, 200, "svg", transparent=True))).decode()
     assert "fill-opacity" not in svg and "a logo</text>" in svg
+
+
+def test_any_unicode_prompt_is_drawn_without_error() -> None:
+    for prompt in ("一只红色的风筝 🪁", "naïve café — “quoted” …", "\u202etext\u0000with controls"):
+        image = _open(render_final(RenderJob(prompt, ImageSpec(256, 256))))
+        assert image.size == (256, 256)

@@ -199,9 +199,13 @@ def annotate(canvas: Image.Image, prompt: str, *, bands: bool = True) -> None:
     margin = max(2, min(width, height) // 64)
     size = max(10, min(height // 16, width // 14))
     font = _font(size)
+    caption, ellipsis = CAPTION, "…"
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        # The bitmap fallback font of old Pillow encodes text as latin-1 and raises on anything else.
+        prompt, caption, ellipsis = _latin1(prompt), _latin1(caption), "..."
     measure = ImageDraw.Draw(canvas)
     outline = {} if bands else {"stroke_width": max(1, size // 14), "stroke_fill": (0, 0, 0, 255)}
-    lines = wrap_words(prompt, width - 2 * margin, lambda text: measure.textlength(text, font=font))
+    lines = wrap_words(prompt, width - 2 * margin, lambda text: measure.textlength(text, font=font), ellipsis)
     if lines:
         line_height = _line_height(measure, font)
         layer, origin = _layer(canvas, width, margin * 2 + line_height * len(lines), 0, bands)
@@ -216,10 +220,10 @@ def annotate(canvas: Image.Image, prompt: str, *, bands: bool = True) -> None:
     caption_height = _line_height(measure, caption_font) + 2 * margin
     top = max(0, height - caption_height)
     layer, origin = _layer(canvas, width, caption_height, top, bands)
-    caption_width = measure.textlength(CAPTION, font=caption_font)
+    caption_width = measure.textlength(caption, font=caption_font)
     ImageDraw.Draw(layer).text(
         (width - margin - caption_width, origin + margin),
-        CAPTION,
+        caption,
         font=caption_font,
         fill=(255, 214, 0, 255),
         **outline,  # type: ignore[arg-type]
@@ -238,7 +242,7 @@ def _band(width: int, height: int) -> Image.Image:
     return Image.new("RGBA", (width, height), (0, 0, 0, 150))
 
 
-def wrap_words(text: str, max_width: float, measure: Callable[[str], float]) -> list[str]:
+def wrap_words(text: str, max_width: float, measure: Callable[[str], float], ellipsis: str = "…") -> list[str]:
     """``text`` split into lines no wider than ``max_width`` (by ``measure``), at most three; an overlong word
     is cut to fit, and a prompt that does not fit ends with an ellipsis."""
     lines: list[str] = []
@@ -258,7 +262,7 @@ def wrap_words(text: str, max_width: float, measure: Callable[[str], float]) -> 
     if current:
         lines.append(current)
     if truncated:
-        lines[-1] = _cut(lines[-1], max_width, measure, suffix="…")
+        lines[-1] = _cut(lines[-1], max_width, measure, suffix=ellipsis)
     return lines
 
 
@@ -278,8 +282,12 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+def _latin1(text: str) -> str:
+    return text.replace("…", "...").encode("latin-1", "replace").decode("latin-1")
+
+
 def _line_height(draw: ImageDraw.ImageDraw, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
-    _, top, _, bottom = draw.textbbox((0, 0), "Ag…", font=font)
+    _, top, _, bottom = draw.textbbox((0, 0), "Ag", font=font)
     return int(bottom - min(top, 0)) + 2
 
 
