@@ -51,11 +51,17 @@ _EXTRAS_COVERED = {
 }
 # The core dependencies whose floors the lowest-versions stage pins.
 _FLOORED = ("openai", "pydantic", "langchain-core", "pillow")
-# What the lowest-versions venv installs with the package, under constraints pinning the floors: the emulator
-# and the test tools. Optional integrations (langchain/langgraph agents, langchain-tests, docs tools) have their
-# own, higher floors on langchain-core or openai: test modules importing a package that is not installed there
-# are left out of that run and listed (tests/conftest.py, IMAGEGEN_LOWEST=1); they run in the main suite.
-_LOWEST_TEST_EXTRAS = "emulator,test"
+# What the lowest-versions venv installs with the package, under constraints pinning the floors: every extra
+# of the package (emulator, cli, test, and any added later) except these. They bring optional integrations
+# (langchain/langgraph agents, langchain-tests, docs tools) whose own floors on langchain-core are higher: test
+# modules importing what is not installed there are left out of that run and listed (tests/conftest.py,
+# IMAGEGEN_LOWEST=1); they run in the main suite.
+_LOWEST_SKIPPED_EXTRAS = frozenset({"dev", "examples", "docs"})
+
+
+def _lowest_extras() -> str:
+    extras = tomllib.loads(PYPROJECT.read_text())["project"].get("optional-dependencies", {})
+    return ",".join(sorted(name for name in extras if name not in _LOWEST_SKIPPED_EXTRAS))
 
 
 def _bin(env: Path) -> Path:
@@ -292,17 +298,18 @@ def stage_lowest(notes: list[str], pytest_args: Sequence[str]) -> None:
     pins = floors()
     constraints = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
     stamp = LOWEST_VENV / ".imagegen-tool-installed"
-    digest = hashlib.sha256(PYPROJECT.read_bytes() + constraints.encode()).hexdigest()
+    extras = _lowest_extras()
+    digest = hashlib.sha256(PYPROJECT.read_bytes() + constraints.encode() + extras.encode()).hexdigest()
     python = _python(LOWEST_VENV)
     if not (python.exists() and stamp.exists() and stamp.read_text() == digest):
         python = _new_venv(LOWEST_VENV)
         (LOWEST_VENV / "constraints.txt").write_text(constraints)
         try:
-            _pip_install(python, "-c", LOWEST_VENV / "constraints.txt", "-e", f".[{_LOWEST_TEST_EXTRAS}]")
+            _pip_install(python, "-c", LOWEST_VENV / "constraints.txt", "-e", f".[{extras}]")
         except StageFailed as exc:
             raise StageFailed(
                 f"the floors in pyproject.toml ({', '.join(f'{n}=={v}' for n, v in sorted(pins.items()))}) cannot be "
-                f"installed together with the [{_LOWEST_TEST_EXTRAS}] extras; pip's explanation is above. {exc}"
+                f"installed together with the [{extras}] extras; pip's explanation is above. {exc}"
             ) from exc
         stamp.write_text(digest)
     versions = subprocess.run(
