@@ -46,7 +46,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 # Extras a venv can hold; "dev" holds everything the others do.
 _EXTRAS_COVERED = {
-    "dev": {"dev", "examples", "emulator", "docs", "test", "cli"},
+    "dev": {"dev", "examples", "emulator", "docs", "test", "cli", "s3", "fsspec"},
     "examples": {"examples", "emulator"},
 }
 # The core dependencies whose floors the lowest-versions stage pins.
@@ -56,7 +56,7 @@ _FLOORED = ("openai", "pydantic", "langchain-core", "pillow")
 # (langchain/langgraph agents, langchain-tests, docs tools) whose own floors on langchain-core are higher: test
 # modules importing what is not installed there are left out of that run and listed (tests/conftest.py,
 # IMAGEGEN_LOWEST=1); they run in the main suite.
-_LOWEST_SKIPPED_EXTRAS = frozenset({"dev", "examples", "docs"})
+_LOWEST_SKIPPED_EXTRAS = frozenset({"dev", "examples", "docs", "gcs", "azure"})
 
 
 def _lowest_extras() -> str:
