@@ -31,14 +31,14 @@ from .errors import (
     ModerationBlockedError,
     NoImageReturnedError,
 )
-from .imageinfo import inspect_image
+from .imageinfo import ImageDataError, check_image
 from .images import GeneratedImage, ImageRecord
-from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputResolver, check_mask
+from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputPolicy, InputResolver, check_mask
 from .options import ImageMask, ImageOptions
 from .parse import CallFailure, ParsedResponse, decode_b64
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
 from .results import GenerationResult
-from .store import ImageStore, LocalImageStore, new_image_id
+from .store import ImageStore, LocalImageStore, safe_image_id
 from .streaming import (
     GenerationCompleted,
     PartialImageData,
@@ -79,6 +79,8 @@ class ImageGenerator:
             path is refused, symlinks followed.
         max_input_bytes: size limit of an input image.
         allow_input_urls: whether ``http(s)`` image URLs may be passed through to the API (never fetched here).
+        input_policy: which kinds of inputs callers may name (default: all, for your own Python calls; agent
+            adapters apply :data:`~imagegen_tool.inputs.AGENT_INPUT_POLICY` to the calls they make).
     """
 
     def __init__(
@@ -98,13 +100,18 @@ class ImageGenerator:
         input_roots: Sequence[str | os.PathLike[str]] = (),
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         allow_input_urls: bool = True,
+        input_policy: InputPolicy | None = None,
     ) -> None:
         if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
             raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
         self.store: ImageStore = store if isinstance(store, ImageStore) else LocalImageStore(_store_dir(store))
         self.keep_partials = keep_partials
         self.inputs = InputResolver(
-            self.store, input_roots=input_roots, max_bytes=max_input_bytes, allow_urls=allow_input_urls
+            self.store,
+            input_roots=input_roots,
+            max_bytes=max_input_bytes,
+            allow_urls=allow_input_urls,
+            policy=input_policy,
         )
         self.options = options if isinstance(options, ImageOptions) else ImageOptions(**(options or {}))
         self.backend: ImageBackend = backend or ResponsesBackend(
@@ -289,7 +296,8 @@ class ImageGenerator:
             latest = self.store.latest(session)
             # A deleted latest image just means the conversation has no image to continue from.
             images = [latest] if latest and self.store.exists(latest) else []
-        inputs = self.inputs.resolve_all(images)
+        # Stored images the backend can continue from are read only if it ends up sending them.
+        inputs = self.inputs.resolve_all(images, continuable=_continues(self.backend))
         resolved_mask = None
         if mask is not None:
             if not inputs:
@@ -395,9 +403,17 @@ class ImageGenerator:
         for image in parsed.images:
             try:
                 data = image.decode(parsed.response_id)
-                info = inspect_image(data)
+                try:
+                    info = check_image(data)
+                except ImageDataError as exc:  # the service's fault, not the caller's: this image only
+                    raise GenerationFailedError(
+                        f"the image service returned an unusable image: {exc.reason}",
+                        code=exc.code,
+                        response_id=parsed.response_id,
+                        call_id=image.call_id,
+                    ) from None
                 record = ImageRecord(
-                    id=image.call_id or new_image_id(),
+                    id=safe_image_id(image.call_id),
                     mime_type=info.mime_type,
                     format=info.format,
                     width=info.width,
@@ -443,6 +459,11 @@ def _recordable(options: ImageOptions) -> ImageOptions:
         return options
     digest = hashlib.sha256((mask.image_url or "").encode()).hexdigest()[:16]
     return options.model_copy(update={"mask": ImageMask(image_url=f"data-url-omitted:sha256={digest}")})
+
+
+def _continues(backend: ImageBackend) -> bool:
+    """Whether the backend may continue from stored responses instead of sending stored input images."""
+    return getattr(backend, "name", "") == "responses" and bool(getattr(backend, "store", False))
 
 
 def _wants_stream(request: ImageRequest, on_event: object) -> bool:
@@ -512,6 +533,8 @@ def _failure_error(parsed: ParsedResponse) -> GenerationFailedError | Moderation
 
 def _prompt_problem(exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
     if error["loc"] and error["loc"][0] == "prompt":
         return f"the prompt must be 1 to 32000 characters: {error['msg']}"
     return str(error["msg"])

@@ -36,6 +36,7 @@ from .capabilities import ModelCapabilities, capabilities_for, general_rules, kn
 from .errors import ConfigurationError, ImageGenerationError
 from .generator import ImageGenerator
 from .images import GeneratedImage
+from .inputs import AGENT_INPUT_POLICY, InputPolicy, input_policy
 from .options import TRUSTED_CONTEXT, ImageOptions
 from .redact import redact
 from .request import DEFAULT_TEXT_MODEL, MAX_PROMPT_CHARS
@@ -410,6 +411,9 @@ class ImageGenerationTool(BaseTool):
     """Follow the conversation: when the agent passes no ``image_ids``, continue from the latest image of the
     same LangGraph thread (``configurable.thread_id``), so "now make it look realistic" edits that image. The
     image model still decides (``action="auto"``) whether a request is an edit or a new picture."""
+    input_policy: InputPolicy = AGENT_INPUT_POLICY
+    """What the agent may name as input images: by default only images this tool's store handed out (no
+    OpenAI file ids, URLs or local file names); see :class:`~imagegen_tool.inputs.InputPolicy` to opt in."""
     partial_image_data: bool = True
     """Put each partial image's bytes (base64) into its custom event, so a UI can render it at once (preview
     files are removed when the call ends unless the generator has ``keep_partials=True``). Custom events never
@@ -491,14 +495,15 @@ class ImageGenerationTool(BaseTool):
     ) -> tuple[ToolContent, list[GeneratedImage]]:
         relay = self._relay(options, run_manager)
         try:
-            result = self.generator.generate(
-                prompt,
-                options=self.options,
-                on_event=relay,
-                session=self._session(config),
-                **_inputs(image_ids, mask_id),
-                **options,
-            )
+            with input_policy(self.input_policy):
+                result = self.generator.generate(
+                    prompt,
+                    options=self.options,
+                    on_event=relay,
+                    session=self._session(config),
+                    **_inputs(image_ids, mask_id),
+                    **options,
+                )
         except ImageGenerationError as exc:
             if not self.handle_tool_error:
                 raise
@@ -518,14 +523,15 @@ class ImageGenerationTool(BaseTool):
     ) -> tuple[ToolContent, list[GeneratedImage]]:
         relay = self._arelay(options, run_manager)
         try:
-            result = await self.generator.agenerate(
-                prompt,
-                options=self.options,
-                on_event=relay,
-                session=self._session(config),
-                **_inputs(image_ids, mask_id),
-                **options,
-            )
+            with input_policy(self.input_policy):
+                result = await self.generator.agenerate(
+                    prompt,
+                    options=self.options,
+                    on_event=relay,
+                    session=self._session(config),
+                    **_inputs(image_ids, mask_id),
+                    **options,
+                )
         except ImageGenerationError as exc:
             if not self.handle_tool_error:
                 raise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .inputs import InputImage
 from .options import ImageMask, ImageOptions, ImageReference
@@ -48,6 +48,13 @@ class ImageRequest(BaseModel):
     """Inpainting mask for the first input (alpha = where to edit)."""
     previous_response_id: str | None = None
     """Continue explicitly from this stored response (e.g. an agent already on the Responses API)."""
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_words(cls, prompt: str) -> str:
+        if not prompt.strip():
+            raise ValueError("the prompt is empty or only whitespace; describe the image to draw")
+        return prompt
 
     @property
     def input_ids(self) -> tuple[str, ...]:

@@ -472,7 +472,7 @@ class LocalImageStore(ImageStore):
     # -- previews -----------------------------------------------------------------------------------------
 
     def save_partial(self, data: bytes, *, call_id: str, index: int) -> PartialImage:
-        self._checked(call_id)
+        call_id = _call_key(call_id)
         info = inspect_image(data)
         name = f"{call_id}{_PARTIAL_MARK}{int(index)}.{info.extension}"
 
@@ -512,7 +512,7 @@ class LocalImageStore(ImageStore):
         )
 
     def delete_partials(self, call_id: str) -> None:
-        self._checked(call_id)
+        call_id = _call_key(call_id)
         try:
             self._retrying(lambda: _remove_tree(self._subdir(_PARTIALS_DIR), call_id))
         except OSError as exc:
@@ -688,12 +688,12 @@ class LocalImageStore(ImageStore):
             return self._fds[name]
 
     def _retrying(self, operation: Callable[[], T]) -> T:
-        """Run ``operation``; if the store's directory was removed or replaced meanwhile (ENOENT/ESTALE from a
-        directory handle), reopen the directories once and try again."""
+        """Run ``operation``; if it failed because the store's directory was removed or replaced meanwhile (the
+        open handle then points to a deleted directory), reopen the directories once and try again."""
         try:
             return operation()
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ESTALE) or not self._fds or self._root_still_open():
+        except OSError:
+            if not self._fds or self._root_still_open():
                 raise
         with self._lock:
             self._close_fds()
@@ -1065,6 +1065,14 @@ def _remove_stale_entries(dir_fd: int, stale_before: float) -> tuple[int, int]:
                 freed += _unlink_counted(item.name, dir_fd, st.st_size)
                 removed += 1
     return removed, freed
+
+
+def _call_key(call_id: str) -> str:
+    """The folder name of a call's previews. Call ids come from the API: one that is not a safe name is
+    hashed (consistently, so ``delete_partials`` finds what ``save_partial`` wrote) rather than refused."""
+    if is_valid_image_id(call_id):
+        return call_id
+    return "call-" + hashlib.sha256(str(call_id).encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def _session_name(session: str) -> str:
