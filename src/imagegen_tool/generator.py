@@ -16,7 +16,7 @@ import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from openai import AsyncOpenAI, OpenAI
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from .errors import (
     GenerationFailedError,
     ImageGenerationError,
     InvalidInputError,
+    InvalidOptionsError,
     ModerationBlockedError,
     NoImageReturnedError,
 )
@@ -69,7 +70,10 @@ class ImageGenerator:
     Args:
         store: an :class:`ImageStore` or a directory for a :class:`LocalImageStore`.
         options: defaults for every call; per-call options override them field by field.
-        backend: a ready backend; otherwise a :class:`ResponsesBackend` is made from the client arguments.
+        backend: a ready backend; otherwise one is made from the client arguments for ``api``.
+        api: ``"responses"`` (default): the Responses API's hosted image tool, driven by ``text_model``;
+            ``"images"``: the Images API (``images.generate``/``images.edit``: no text model, ``n`` images per
+            call, no continuation by response id). See :class:`~imagegen_tool.images_api.ImagesBackend`.
         client, async_client, api_key, base_url: passed to the :class:`ResponsesBackend`.
         text_model: the Responses model that drives the image tool.
         store_responses: keep responses on OpenAI's side (``store=True``) so edits can continue from them.
@@ -101,9 +105,14 @@ class ImageGenerator:
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         allow_input_urls: bool = True,
         input_policy: InputPolicy | None = None,
+        api: Literal["responses", "images"] | None = None,
     ) -> None:
         if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
             raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
+        if api not in (None, "responses", "images"):
+            raise ConfigurationError(f"api must be 'responses' or 'images', not {api!r}")
+        if backend is not None and api is not None and getattr(backend, "name", api) != api:
+            raise ConfigurationError(f"api={api!r} does not match the backend passed ({backend.name!r})")
         self.store: ImageStore = store if isinstance(store, ImageStore) else LocalImageStore(_store_dir(store))
         self.keep_partials = keep_partials
         self.inputs = InputResolver(
@@ -114,6 +123,10 @@ class ImageGenerator:
             policy=input_policy,
         )
         self.options = options if isinstance(options, ImageOptions) else ImageOptions(**(options or {}))
+        if backend is None and api == "images":
+            from .images_api import ImagesBackend  # only the Images route needs it
+
+            backend = ImagesBackend(client=client, async_client=async_client, api_key=api_key, base_url=base_url)
         self.backend: ImageBackend = backend or ResponsesBackend(
             client=client,
             async_client=async_client,
@@ -307,9 +320,11 @@ class ImageGenerator:
             resolved_mask = self.inputs.resolve(mask)
             check_mask(resolved_mask, inputs[0])
         try:
-            return ImageRequest(prompt=prompt, options=merged, inputs=inputs, mask=resolved_mask)
+            request = ImageRequest(prompt=prompt, options=merged, inputs=inputs, mask=resolved_mask)
         except ValidationError as exc:
             raise InvalidInputError(_prompt_problem(exc)) from None
+        _check_for_backend(self.backend, request)
+        return request
 
     def run(self, request: ImageRequest) -> GenerationResult:
         """Send a prepared request and store its images."""
@@ -448,6 +463,22 @@ class ImageGenerator:
             usage=parsed.usage,
             output_text=parsed.output_text,
             failures=tuple(failures),
+        )
+
+
+def _check_for_backend(backend: ImageBackend, request: ImageRequest) -> None:
+    """What the chosen API route refuses, refused before any request: a backend with its own rules
+    (``check_request``) applies them; others make one image per call."""
+    check = getattr(backend, "check_request", None)
+    if callable(check):
+        check(request)
+    elif (request.options.n or 1) > 1:
+        raise InvalidOptionsError(
+            "n",
+            request.options.n,
+            "1 on the Responses API route; use ImageGenerator(api='images') for up to 10 images per call, or call "
+            "once per image",
+            reason="the Responses image_generation tool makes one image per call",
         )
 
 

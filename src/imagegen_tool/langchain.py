@@ -434,13 +434,15 @@ class ImageGenerationTool(BaseTool):
         api_key: str | None = None,
         base_url: str | None = None,
         text_model: str | None = None,
+        api: Literal["responses", "images"] | None = None,
         **kwargs: Any,
     ) -> None:
         """Configure the tool.
 
         Args:
             generator: a ready :class:`ImageGenerator`; otherwise one is made from ``store`` and the client
-                settings (``backend``, ``client``, ``async_client``, ``api_key``, ``base_url``, ``text_model``).
+                settings (``backend``, ``client``, ``async_client``, ``api_key``, ``base_url``, ``text_model``,
+                ``api``: ``"images"`` for the Images API route, see :class:`~imagegen_tool.ImageGenerator`).
             options: defaults for every call, merged over the generator's options.
             exposed_options: the options the agent may set. Default: size, quality, background and
                 output_format, minus those set in ``options`` (which stay locked).
@@ -457,8 +459,9 @@ class ImageGenerationTool(BaseTool):
                 api_key=api_key,
                 base_url=base_url,
                 text_model=text_model or DEFAULT_TEXT_MODEL,
+                api=api,
             )
-        elif any(x is not None for x in (store, backend, client, async_client, api_key, base_url, text_model)):
+        elif any(x is not None for x in (store, backend, client, async_client, api_key, base_url, text_model, api)):
             raise ConfigurationError("pass either generator=... or the settings to make one (store, client, ...)")
         merged = generator.options.merge(options)
         if exposed_options is None:

@@ -131,6 +131,8 @@ class ImageOptions(BaseModel):
     'low'. Not accepted by every model."""
     partial_images: int | None = Field(default=None, ge=0, le=3)
     """Number of partial (preview) images streamed while the final image renders, 0-3."""
+    n: int | None = Field(default=None, ge=1, le=10)
+    """Number of images to make in one call, 1-10 (Images API route only; the Responses route makes one)."""
     complexity: Complexity | None = None
     """How much planning goes into the image ('low', 'medium', 'high'), independent of rendering quality.
     Use 'high' for detailed scenes, diagrams and text-heavy images."""
@@ -178,6 +180,8 @@ class ImageOptions(BaseModel):
         kind = data.pop("type", "image_generation")
         if kind != "image_generation":
             raise InvalidOptionsError("type", kind, "'image_generation'")
+        if "n" in data:  # an ImageOptions field for the Images API route, not a parameter of this tool
+            raise InvalidOptionsError("n", data["n"], "omit it", reason="unknown option")
         if "input_image_mask" in data:
             data["mask"] = data.pop("input_image_mask")
         svg = data.get("svg")
@@ -223,7 +227,8 @@ class ImageOptions(BaseModel):
 
 _NESTED: dict[str, type[BaseModel]] = {"svg": SvgOptions, "mask": ImageMask}
 
-_PLAIN_FIELDS = tuple(name for name in ImageOptions.model_fields if name not in {"svg", "mask"})
+# ``n`` is not a parameter of the Responses image_generation tool: only the Images API route sends it.
+_PLAIN_FIELDS = tuple(name for name in ImageOptions.model_fields if name not in {"svg", "mask", "n"})
 
 
 def _options_error_from(exc: ValidationError) -> InvalidOptionsError:

@@ -79,6 +79,13 @@ class ParsedResponse(BaseModel):
 def parse_response(response: Response | Mapping[str, Any]) -> ParsedResponse:
     """Parse an SDK ``Response`` (or its JSON as a mapping, built leniently as the SDK itself does)."""
     if isinstance(response, Mapping):
+        if "output" not in response and {"created", "data"} <= response.keys():
+            # An Images API body read as a response would silently give "no image": it has its own parser.
+            raise GenerationFailedError(
+                "this is an Images API body, not a Responses API body: parse it with "
+                "imagegen_tool.images_parse.parse_images_response",
+                code="unexpected_body",
+            )
         response = Response.construct(**response)
     images: list[ParsedImage] = []
     failures: list[CallFailure] = []

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from imagegen_tool.errors import InvalidOptionsError
 from imagegen_tool.options import ImageOptions
 
-from . import wire
+from . import images_rules, wire
 from .state import (
     EmulatorState,
     PlannedFailure,
@@ -821,7 +821,9 @@ async def _delete_file(request: Request, incoming: _Incoming, state: EmulatorSta
 
 
 async def _generate_images(request: Request, incoming: _Incoming, state: EmulatorState) -> Response:
-    return await _images(state, _body(incoming), kind="image_generation", inputs=[], mask=None)
+    params = _body(incoming)
+    _check_images_rules(lambda: images_rules.check_images_params(params, edit=False))
+    return await _images(state, params, kind="image_generation", inputs=[], mask=None)
 
 
 async def _edit_images(request: Request, incoming: _Incoming, state: EmulatorState) -> Response:
@@ -832,7 +834,18 @@ async def _edit_images(request: Request, incoming: _Incoming, state: EmulatorSta
     inputs = [_checked_image(u.data, u.field) for u in images]
     masks = incoming.upload("mask")
     mask = _checked_image(masks[0].data, "mask") if masks else None
+    named = {**params, **{u.field: True for u in incoming.uploads}}
+    _check_images_rules(lambda: images_rules.check_images_params(named, edit=True))
+    markup = bool(incoming.upload("markup"))
+    _check_images_rules(lambda: images_rules.check_edit_files(inputs, mask, has_markup=markup))
     return await _images(state, params, kind="image_edit", inputs=inputs, mask=mask)
+
+
+def _check_images_rules(check: Callable[[], None]) -> None:
+    try:
+        check()
+    except images_rules.ImagesParamError as exc:
+        raise _APIError(400, exc.message, param=exc.param, code=exc.code) from None
 
 
 def _form_params(fields: Mapping[str, str]) -> dict[str, Any]:
@@ -890,7 +903,9 @@ async def _images(
             code="invalid_value",
         )
     block = _moderation(state, prompt)
-    if block is not None:
+    # A streamed call blocked at the output stage has started: the refusal comes as an in-stream error event.
+    streamed_block = block if stream and block is not None and block.stage == "output" else None
+    if block is not None and streamed_block is None:
         raise _APIError(
             400,
             _moderation_message(block),
@@ -926,12 +941,15 @@ async def _images(
         "quality": resolved.quality,
         "size": resolved.size,
     }
+    safety = params.get("safety_identifier") or params.get("user")
     if not stream:
-        return JSONResponse(
-            wire.images_response(created=created, images=[final for final, _ in rendered], usage=usage, **described)
-        )
+        body = wire.images_response(created=created, images=[final for final, _ in rendered], usage=usage, **described)
+        if isinstance(safety, str) and safety:
+            body["safety_identifier"] = safety
+        return JSONResponse(body)
     events: list[dict[str, Any]] = []
-    for final, partials in rendered:
+    usages = images_rules.stream_usages(usage, n)
+    for number_of_image, (final, partials) in enumerate(rendered):
         for number, partial in enumerate(partials):
             events.append(
                 {
@@ -942,7 +960,27 @@ async def _images(
                     **described,
                 }
             )
-        events.append(
-            {"type": f"{kind}.completed", "b64_json": final, "created_at": created, **described, "usage": usage}
-        )
+        if streamed_block is not None and number_of_image == len(rendered) - 1:
+            # The output check fails the last image: any earlier ones of the call were delivered (and paid).
+            events.append({"type": "error", "error": _moderation_error(streamed_block)})
+            break
+        completed = {
+            "type": f"{kind}.completed",
+            "b64_json": final,
+            "created_at": created,
+            **described,
+            "usage": usages[number_of_image],
+        }
+        if isinstance(safety, str) and safety:
+            completed["safety_identifier"] = safety
+        events.append(completed)
     return _sse_response(state, events, numbered=False)
+
+
+def _moderation_error(block: PlannedModeration) -> dict[str, Any]:
+    return {
+        "type": "image_generation_user_error",
+        "code": "moderation_blocked",
+        "message": _moderation_message(block),
+        "param": None,
+    }
