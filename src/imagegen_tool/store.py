@@ -794,38 +794,35 @@ class LocalImageStore(ImageStore):
     # -- internals: cleaning --------------------------------------------------------------------------------
 
     def _clean_on_open(self) -> None:
-        """Remove what killed processes left in ``.tmp/`` and ``.partials/`` (never lists the images)."""
-        stale_before = time.time() - self.grace_period.total_seconds()
-        root = self._fds[""]
-        for name in (_TEMP_DIR, _PARTIALS_DIR):
-            try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=root)
-            except OSError:
-                continue
-            try:
-                removed, _ = _remove_stale_entries(fd, stale_before)
-            except OSError as exc:
-                logger.warning("cannot clean %s: %s", self.root / name, _reason(exc))
-                removed = 0
-            finally:
-                os.close(fd)
-            if removed:
-                logger.info("removed %d stale temporary entries from %s", removed, self.root / name)
+        """Remove what killed processes left in the store's own folders (never lists the images)."""
+        try:
+            removed, _ = self._clean_folders(time.time() - self.grace_period.total_seconds(), self._fds[""])
+        except OSError as exc:
+            logger.warning("cannot clean the temporary files of %s: %s", self.root, _reason(exc))
+            return
+        if removed:
+            logger.info("removed %d stale temporary entries from %s", removed, self.root)
 
-    def _clean_temporaries(self, stale_before: float, *, include_root: list[_Entry]) -> tuple[int, int]:
+    def _clean_folders(self, stale_before: float, root: int) -> tuple[int, int]:
+        """Stale entries of ``.tmp/`` and ``.partials/`` (whole call folders), and stale ``.tmp-*`` files of
+        ``.sessions/`` and ``.uploads/``: (entries removed, bytes freed)."""
         removed = freed = 0
-        root = self._root_fd()
-        for name in (_TEMP_DIR, _PARTIALS_DIR):
+        for name, prefix in ((_TEMP_DIR, ""), (_PARTIALS_DIR, ""), (_SESSIONS_DIR, ".tmp-"), (_UPLOADS_DIR, ".tmp-")):
             try:
                 fd = os.open(name, _DIR_FLAGS, dir_fd=root)
             except OSError:
                 continue
             try:
-                count, size = _remove_stale_entries(fd, stale_before)
+                count, size = _remove_stale_entries(fd, stale_before, prefix=prefix)
             finally:
                 os.close(fd)
             removed += count
             freed += size
+        return removed, freed
+
+    def _clean_temporaries(self, stale_before: float, *, include_root: list[_Entry]) -> tuple[int, int]:
+        root = self._root_fd()
+        removed, freed = self._clean_folders(stale_before, root)
         for entry in include_root:  # temporary files and previews written by earlier versions
             if entry.mtime < stale_before:
                 freed += _unlink_counted(entry.name, root, entry.size)
@@ -1047,11 +1044,14 @@ def _remove_tree(parent: int, name: str) -> tuple[int, int]:
     return removed, freed
 
 
-def _remove_stale_entries(dir_fd: int, stale_before: float) -> tuple[int, int]:
-    """Remove the entries of ``dir_fd`` not modified since ``stale_before`` (folders with their files)."""
+def _remove_stale_entries(dir_fd: int, stale_before: float, *, prefix: str = "") -> tuple[int, int]:
+    """Remove the entries of ``dir_fd`` whose names start with ``prefix`` and that were not modified since
+    ``stale_before`` (folders with their files)."""
     removed = freed = 0
     with os.scandir(dir_fd) as entries:
         for item in entries:
+            if not item.name.startswith(prefix):
+                continue
             try:
                 st = item.stat(follow_symlinks=False)
             except OSError:
