@@ -250,7 +250,8 @@ def describe_validation_error(error: ValidationError, *, tool_name: str = "the t
     """An agent-facing account of invalid tool arguments: which argument, what was wrong, what to do."""
     problems = []
     for item in error.errors(include_url=False)[:5]:
-        field = ".".join(str(part) for part in item["loc"]) or "arguments"
+        # Argument names come from the agent too: never echo control characters back to it.
+        field = "".join(ch if ch.isprintable() else "?" for ch in ".".join(map(str, item["loc"]))[:80]) or "arguments"
         if item["type"] == "extra_forbidden":
             problems.append(
                 f"'{field}' is not an argument of this tool (the developer may have fixed it); leave it out"

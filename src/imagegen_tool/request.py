@@ -52,7 +52,8 @@ class ImageRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt_has_words(cls, prompt: str) -> str:
-        if not prompt.strip():
+        # Control and zero-width characters count as nothing: such a prompt would be paid for and mean nothing.
+        if not any(ch.isprintable() and not ch.isspace() for ch in prompt):
             raise ValueError("the prompt is empty or only whitespace; describe the image to draw")
         return prompt
 
