@@ -23,6 +23,7 @@ from .errors import (
 )
 from .generator import ImageGenerator
 from .images import GeneratedImage, ImageRecord, ImageTokenUsage, PartialImage, ReportedSettings, TokenUsage, Usage
+from .images_api import ImagesBackend
 from .inputs import ImageInput, InputImage
 from .options import ImageMask, ImageOptions, ImageReference, SvgOptions
 from .request import DEFAULT_TEXT_MODEL, ImageRequest
@@ -58,6 +59,7 @@ __all__ = [
     "ImageRequest",
     "ImageStore",
     "ImageTokenUsage",
+    "ImagesBackend",
     "InputImage",
     "InvalidInputError",
     "InvalidOptionsError",

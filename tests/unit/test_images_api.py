@@ -359,3 +359,21 @@ def test_the_images_backend_cannot_recover_by_response_id() -> None:
 async def test_arecover_says_the_same() -> None:
     with pytest.raises(ConfigurationError, match="stores no responses"):
         await ImagesBackend(api_key="k").arecover("resp_123")
+
+
+async def test_aclose_closes_the_clients_the_backend_made() -> None:
+    backend = ImagesBackend(api_key="k", base_url="http://127.0.0.1:9/v1")
+    sync_client, async_client = backend.client, backend.async_client
+    await backend.aclose()
+    assert sync_client.is_closed() and async_client.is_closed()
+
+
+def test_clients_passed_in_are_used_without_sdk_retries_and_left_open() -> None:
+    from openai import OpenAI
+
+    mine = OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=5)
+    backend = ImagesBackend(client=mine)
+    assert backend.client.max_retries == 0 and mine.max_retries == 5
+    backend.close()
+    assert not mine.is_closed()
+    mine.close()
