@@ -17,8 +17,10 @@ from .errors import (
     ImageNotFoundError,
     InvalidInputError,
     InvalidOptionsError,
+    MalformedResponseError,
     ModerationBlockedError,
     NoImageReturnedError,
+    QuotaExceededError,
     StorageError,
 )
 from .generator import ImageGenerator
@@ -64,6 +66,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidOptionsError",
     "LocalImageStore",
+    "MalformedResponseError",
     "ModelCapabilities",
     "ModerationBlockedError",
     "NoImageReturnedError",
@@ -71,6 +74,7 @@ __all__ = [
     "PartialImageEvent",
     "ProgressEvent",
     "PruneReport",
+    "QuotaExceededError",
     "ReportedSettings",
     "ResponsesBackend",
     "StorageError",

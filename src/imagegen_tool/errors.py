@@ -18,8 +18,10 @@ __all__ = [
     "ImageNotFoundError",
     "InvalidInputError",
     "InvalidOptionsError",
+    "MalformedResponseError",
     "ModerationBlockedError",
     "NoImageReturnedError",
+    "QuotaExceededError",
     "StorageError",
 ]
 
@@ -123,11 +125,19 @@ class GenerationFailedError(ImageGenerationError):
         code: str | None = None,
         response_id: str | None = None,
         call_id: str | None = None,
+        retryable: bool = False,
     ) -> None:
         self.code = code
         self.response_id = response_id
         self.call_id = call_id
+        self.retryable = retryable
         super().__init__(message)
+
+    @property
+    def agent_message(self) -> str:
+        if self.retryable:
+            return f"The image generation failed on the service side ({self}). Try again later."
+        return f"The image generation failed: {self}"
 
 
 class NoImageReturnedError(GenerationFailedError):
@@ -142,7 +152,9 @@ class NoImageReturnedError(GenerationFailedError):
 class APIError(ImageGenerationError):
     """The OpenAI API (or the network) refused or failed the request.
 
-    Wraps the SDK exception (``__cause__``) and keeps the HTTP status, the request id and the API's error code.
+    Wraps the SDK exception (``__cause__``, sanitised) and keeps the HTTP status, the request id, the API's error
+    code and, when the API had already created a response, its ``response_id``: an image that response holds
+    can still be stored with :meth:`ImageGenerator.recover(response_id) <imagegen_tool.ImageGenerator.recover>`.
     """
 
     def __init__(
@@ -155,6 +167,7 @@ class APIError(ImageGenerationError):
         param: str | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        response_id: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.request_id = request_id
@@ -162,18 +175,65 @@ class APIError(ImageGenerationError):
         self.param = param
         self.retryable = retryable
         self.retry_after = retry_after
+        self.response_id = response_id
         parts = [message]
         if status_code is not None:
             parts.append(f"status {status_code}")
         if request_id:
             parts.append(f"request id {request_id}")
+        if response_id:
+            parts.append(f"response id {response_id}")
         super().__init__(" | ".join(parts))
 
     @property
     def agent_message(self) -> str:
         if self.retryable:
-            return f"The image service is temporarily unavailable ({self}). Try again later."
+            wait = f" (wait at least {self.retry_after:g} s)" if self.retry_after else ""
+            return f"The image service is temporarily unavailable ({self}). Try again later{wait}."
         return f"The image service refused the request: {self}"
+
+
+class QuotaExceededError(APIError):
+    """The account's quota or billing limit is exhausted (``429 insufficient_quota``). Not retryable: every
+    call fails until someone adds credit or raises the limit."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs["retryable"] = False
+        super().__init__(message, **kwargs)
+
+    @property
+    def agent_message(self) -> str:
+        return (
+            "The image service account has run out of quota or billing credit. Retrying will not help: "
+            "tell the user that image generation is unavailable until the account's billing is fixed."
+        )
+
+
+class MalformedResponseError(APIError):
+    """The API answered with a body that cannot be read: not JSON, an HTML page, a cut body, or fields of the
+    wrong type. The fault is the service's (or a proxy's), never the caller's arguments.
+
+    ``response_id`` names the response when it could be read from the body: its images may still be
+    recoverable with ``ImageGenerator.recover(response_id)``. Without a response id nothing shows that an
+    image was made."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        # With a response id the image may exist (and be paid for): recover it instead of generating again.
+        kwargs.setdefault("retryable", kwargs.get("response_id") is None)
+        super().__init__(message, **kwargs)
+
+    @property
+    def agent_message(self) -> str:
+        if self.response_id:
+            return (
+                "The image service sent a reply that could not be read (a service problem, not your arguments). "
+                f"The image may still be recoverable from response {self.response_id}: tell the user; do not "
+                "call the tool again with the same request, which would pay for a second image."
+            )
+        return (
+            "The image service sent a reply that could not be read (a service problem, not your arguments). "
+            "Try again later."
+        )
 
 
 class ConfigurationError(ImageGenerationError):
@@ -185,7 +245,31 @@ class ConfigurationError(ImageGenerationError):
 
 
 class StorageError(ImageGenerationError, OSError):
-    """The image could not be written to or read from the store. Nothing was left half-written."""
+    """The image could not be written to or read from the store. Nothing was left half-written.
+
+    When the API had already delivered the image (it is paid for), ``response_id`` names the response, so
+    ``ImageGenerator.recover(response_id)`` can store it once the store is writable again, and ``undelivered``
+    keeps the decoded bytes of every image that could not be stored (``(call_id, bytes)`` pairs)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response_id: str | None = None,
+        undelivered: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        self.response_id = response_id
+        self.undelivered = tuple(undelivered)
+        super().__init__(message)
+
+    @property
+    def agent_message(self) -> str:
+        if self.response_id:
+            return (
+                f"The image was generated but could not be saved ({self}). Do not generate it again: tell the "
+                f"user the image storage failed; the image can be recovered from response {self.response_id}."
+            )
+        return f"The image storage failed ({self}); tell the user."
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:

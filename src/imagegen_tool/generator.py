@@ -9,13 +9,14 @@ worker thread so a large image never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import inspect
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from openai import AsyncOpenAI, OpenAI
@@ -29,23 +30,28 @@ from .errors import (
     ImageGenerationError,
     InvalidInputError,
     InvalidOptionsError,
+    MalformedResponseError,
     ModerationBlockedError,
     NoImageReturnedError,
+    StorageError,
 )
 from .imageinfo import ImageDataError, check_image
 from .images import GeneratedImage, ImageRecord
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputPolicy, InputResolver, check_mask
 from .options import ImageMask, ImageOptions
-from .parse import CallFailure, ParsedResponse, decode_b64
+from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
 from .results import GenerationResult
 from .store import ImageStore, LocalImageStore, safe_image_id
 from .streaming import (
+    AsyncImageEventStream,
     GenerationCompleted,
+    ImageEventStream,
     PartialImageData,
     PartialImageEvent,
     StreamEvent,
     StreamOutcome,
+    stream_error,
 )
 
 __all__ = ["DEFAULT_STORE_DIR", "GenerationResult", "ImageGenerator"]
@@ -76,7 +82,12 @@ class ImageGenerator:
             call, no continuation by response id). See :class:`~imagegen_tool.images_api.ImagesBackend`.
         client, async_client, api_key, base_url: passed to the :class:`ResponsesBackend`.
         text_model: the Responses model that drives the image tool.
-        store_responses: keep responses on OpenAI's side (``store=True``) so edits can continue from them.
+        store_responses: keep responses on OpenAI's side (``store=True``) so edits can continue from them, and
+            so a lost answer can be recovered.
+        background: run responses in background mode (default: on when ``store_responses`` is on): a dropped
+            connection is resumed or polled by response id instead of losing the paid image or paying again.
+            ``background=False`` (or ``store_responses=False``) opts out; see ``docs/reliability.md``.
+        client_options: keyword arguments for the clients made here (``timeout``, ``max_retries``, ...).
         keep_partials: keep streamed partial images in the store after the final image is stored (by default
             they are deleted once the call ends, successfully or not).
         input_roots: directories (besides the store) from which local input images may be read; any other
@@ -100,6 +111,8 @@ class ImageGenerator:
         text_model: str = DEFAULT_TEXT_MODEL,
         instructions: str | None = DEFAULT_INSTRUCTIONS,
         store_responses: bool = True,
+        background: bool | None = None,
+        client_options: Mapping[str, Any] | None = None,
         keep_partials: bool = False,
         input_roots: Sequence[str | os.PathLike[str]] = (),
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
@@ -135,6 +148,8 @@ class ImageGenerator:
             text_model=text_model,
             instructions=instructions,
             store=store_responses,
+            background=background,
+            client_options=client_options,
         )
 
     def __repr__(self) -> str:
@@ -147,10 +162,12 @@ class ImageGenerator:
             close()
 
     async def aclose(self) -> None:
-        """Async :meth:`close`."""
+        """Async :meth:`close`: closes the async client on the running loop, then the sync one."""
         aclose = getattr(self.backend, "aclose", None)
         if aclose is not None:
             await aclose()
+        else:
+            self.close()
 
     def __enter__(self) -> ImageGenerator:
         return self
@@ -188,11 +205,12 @@ class ImageGenerator:
         if not _wants_stream(request, on_event):
             return self._remember(session, self.run(request))
         result = None
-        for event in self._stream(request, session):
-            if on_event is not None:
-                on_event(event)
-            if isinstance(event, GenerationCompleted):
-                result = event.result
+        with contextlib.closing(self._stream(request, session)) as events:
+            for event in events:
+                if on_event is not None:
+                    on_event(event)
+                if isinstance(event, GenerationCompleted):
+                    result = event.result
         return _completed(result)
 
     async def agenerate(
@@ -217,13 +235,14 @@ class ImageGenerator:
             result = await self.arun(request)
             return await asyncio.to_thread(self._remember, session, result)
         final = None
-        async for event in self._astream(request, session):
-            if on_event is not None:
-                outcome = on_event(event)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            if isinstance(event, GenerationCompleted):
-                final = event.result
+        async with contextlib.aclosing(self._astream(request, session)) as events:
+            async for event in events:
+                if on_event is not None:
+                    outcome = on_event(event)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                if isinstance(event, GenerationCompleted):
+                    final = event.result
         return _completed(final)
 
     def stream_generate(
@@ -235,14 +254,24 @@ class ImageGenerator:
         session: str | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
         **option_overrides: Any,
-    ) -> Iterator[StreamEvent]:
+    ) -> ImageEventStream:
         """Like :meth:`generate`, as an iterator of events in order: :class:`ProgressEvent`,
         :class:`PartialImageEvent` (stored previews), then one :class:`GenerationCompleted` with the result.
-        Problems with the arguments raise at the first ``next()``, before any request."""
-        request = self.request(prompt, images=images, mask=mask, session=session, options=options, **option_overrides)
-        yield from self._stream(request, session)
+        Problems with the arguments raise at the first ``next()``, before any request.
 
-    async def astream_generate(
+        Use it as a context manager (``with generator.stream_generate(...) as events:``) or call ``close()`` to
+        stop early: the HTTP stream is closed and the previews removed at once, not when the iterator is
+        garbage-collected."""
+
+        def events() -> Generator[StreamEvent, None, None]:
+            request = self.request(
+                prompt, images=images, mask=mask, session=session, options=options, **option_overrides
+            )
+            yield from self._stream(request, session)
+
+        return ImageEventStream(events())
+
+    def astream_generate(
         self,
         prompt: str,
         *,
@@ -251,15 +280,25 @@ class ImageGenerator:
         session: str | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
         **option_overrides: Any,
-    ) -> AsyncIterator[StreamEvent]:
-        """Async :meth:`stream_generate`."""
-        request = await asyncio.to_thread(
-            functools.partial(
-                self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
+    ) -> AsyncImageEventStream:
+        """Async :meth:`stream_generate`: ``async for event in generator.astream_generate(...)``.
+
+        To stop early, use it as an async context manager (``async with generator.astream_generate(...) as
+        events: async for event in events: ... break``) or ``await events.aclose()``: the HTTP stream is closed
+        and the previews are removed before the ``async with`` block ends. (A bare ``break`` out of ``async for``
+        leaves that to the garbage collector and the event loop.)"""
+
+        async def events() -> AsyncGenerator[StreamEvent, None]:
+            request = await asyncio.to_thread(
+                functools.partial(
+                    self.request, prompt, images=images, mask=mask, session=session, options=options, **option_overrides
+                )
             )
-        )
-        async for event in self._astream(request, session):
-            yield event
+            async with contextlib.aclosing(self._astream(request, session)) as stream:
+                async for event in stream:
+                    yield event
+
+        return AsyncImageEventStream(events())
 
     def edit(
         self,
@@ -335,10 +374,27 @@ class ImageGenerator:
         parsed = await self.backend.arun(request)
         return await asyncio.to_thread(self._store_results, parsed, request)
 
+    def recover(self, response_id: str, *, session: str | None = None) -> GenerationResult:
+        """Store the images an earlier response holds, without generating (or paying for) anything again.
+
+        For a call whose answer was lost or could not be stored: the error named the response id
+        (``error.response_id``). Waits while the response still runs (background mode). Idempotent: images of
+        that response already in the store are returned, not stored twice. Needs a backend that keeps
+        responses (the Responses API with ``store_responses=True``, the default)."""
+        parsed = _recoverer(self.backend).recover(_checked_response_id(response_id))
+        return self._remember(session, self._store_results(parsed, None, recovering=True))
+
+    async def arecover(self, response_id: str, *, session: str | None = None) -> GenerationResult:
+        """Async :meth:`recover`."""
+        parsed = await _recoverer(self.backend).arecover(_checked_response_id(response_id))
+        result = await asyncio.to_thread(functools.partial(self._store_results, parsed, None, recovering=True))
+        return await asyncio.to_thread(self._remember, session, result)
+
     # -- internals ----------------------------------------------------------------------------------------
 
-    def _stream(self, request: ImageRequest, session: str | None) -> Iterator[StreamEvent]:
+    def _stream(self, request: ImageRequest, session: str | None) -> Generator[StreamEvent, None, None]:
         calls: set[str] = set()
+        events: Iterator[Any] = iter(())
         try:
             try:
                 events = iter(self.backend.stream(request))
@@ -361,12 +417,15 @@ class ImageGenerator:
                 else:
                     yield event
         finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # the HTTP stream closes now, also when the caller stopped early
             if not self.keep_partials:
-                for call_id in calls:
-                    self.store.delete_partials(call_id)
+                _delete_partials(self.store, calls)
 
-    async def _astream(self, request: ImageRequest, session: str | None) -> AsyncIterator[StreamEvent]:
+    async def _astream(self, request: ImageRequest, session: str | None) -> AsyncGenerator[StreamEvent, None]:
         calls: set[str] = set()
+        events: AsyncIterator[Any] | None = None
         try:
             events = self.backend.astream(request)
             try:
@@ -390,7 +449,10 @@ class ImageGenerator:
                 else:
                     yield event
         finally:
-            if not self.keep_partials:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()  # the HTTP stream closes now, also when the caller stopped early
+            if not self.keep_partials and calls:
                 await asyncio.to_thread(_delete_partials, self.store, calls)
 
     def _store_partial(self, event: PartialImageData) -> PartialImageEvent | None:
@@ -398,60 +460,57 @@ class ImageGenerator:
         try:
             data = decode_b64(event.b64, response_id=event.response_id, call_id=event.call_id)
             partial = self.store.save_partial(data, call_id=event.call_id, index=event.index)
-        except ImageGenerationError as exc:
-            logger.warning("skipped partial image %d of %s: %s", event.index, event.call_id, exc)
+        except (ImageGenerationError, OSError, ValueError, ValidationError) as exc:
+            logger.warning("skipped partial image %s of %s: %s", event.index, event.call_id, exc)
             return None
         return PartialImageEvent(partial=partial, response_id=event.response_id)
 
     def _remember(self, session: str | None, result: GenerationResult) -> GenerationResult:
+        """Point the session at the newest image. The images are stored (and paid for): a session pointer that
+        cannot be written is logged, never a failed call."""
         if session is not None:
-            self.store.set_latest(session, result.images[-1].id)
+            try:
+                self.store.set_latest(session, result.images[-1].id)
+            except (ImageGenerationError, OSError) as exc:
+                logger.warning("images stored, but the latest image of session %r was not recorded: %s", session, exc)
         return result
 
-    def _store_results(self, parsed: ParsedResponse, request: ImageRequest) -> GenerationResult:
+    def _store_results(
+        self, parsed: ParsedResponse, request: ImageRequest | None, *, recovering: bool = False
+    ) -> GenerationResult:
         """Decode, identify and store every image on its own: one bad image never costs the others (they were
-        paid for). Raises only when no image could be stored."""
+        paid for). Raises only when no image could be stored: a :class:`StorageError` naming the response id
+        (and keeping the undelivered bytes) when the store failed, so the image stays recoverable."""
         stored: list[GeneratedImage] = []
         failures = list(parsed.failures)
         first_error: ImageGenerationError | None = None
-        options = _recordable(request.options)
+        storage_error: BaseException | None = None
+        undelivered: list[tuple[str, bytes]] = []
         for image in parsed.images:
+            data: bytes | None = None
             try:
                 data = image.decode(parsed.response_id)
-                try:
-                    info = check_image(data)
-                except ImageDataError as exc:  # the service's fault, not the caller's: this image only
-                    raise GenerationFailedError(
-                        f"the image service returned an unusable image: {exc.reason}",
-                        code=exc.code,
-                        response_id=parsed.response_id,
-                        call_id=image.call_id,
-                    ) from None
-                record = ImageRecord(
-                    id=safe_image_id(image.call_id),
-                    mime_type=info.mime_type,
-                    format=info.format,
-                    width=info.width,
-                    height=info.height,
-                    prompt=request.prompt,
-                    revised_prompt=image.revised_prompt,
-                    call_id=image.call_id,
-                    response_id=parsed.response_id,
-                    response_stored=parsed.stored,
-                    model=request.options.effective_model,
-                    text_model=parsed.text_model,
-                    options=options,
-                    reported=image.reported,
-                    usage=parsed.usage,
-                    input_ids=request.input_ids,
-                    backend=self.backend.name,
-                )
+                existing = self._already_stored(image.call_id, parsed.response_id) if recovering else None
+                if existing is not None:
+                    stored.append(existing)
+                    continue
+                record = self._record(parsed, image, data, request)
                 stored.append(self.store.save(data, record))
-            except ImageGenerationError as exc:
-                first_error = first_error or exc
-                code = getattr(exc, "code", None) or type(exc).__name__
-                failures.append(CallFailure(call_id=image.call_id, status="not_stored", code=code, message=str(exc)))
+            except (StorageError, OSError) as exc:
+                storage_error = storage_error or exc
+                if data is not None:
+                    undelivered.append((image.call_id, data))
+                failures.append(
+                    CallFailure(call_id=image.call_id, status="not_stored", code="storage_error", message=str(exc))
+                )
+            except (ImageGenerationError, ValidationError, ValueError) as exc:
+                error = exc if isinstance(exc, ImageGenerationError) else _malformed(exc, parsed.response_id)
+                first_error = first_error or error
+                code = getattr(error, "code", None) or type(error).__name__
+                failures.append(CallFailure(call_id=image.call_id, status="not_stored", code=code, message=str(error)))
         if not stored:
+            if storage_error is not None:
+                raise _storage_failure(storage_error, parsed.response_id, undelivered) from storage_error
             raise first_error or _failure_error(parsed)
         for failure in failures:
             logger.warning(
@@ -464,6 +523,48 @@ class ImageGenerator:
             output_text=parsed.output_text,
             failures=tuple(failures),
         )
+
+    def _record(
+        self, parsed: ParsedResponse, image: ParsedImage, data: bytes, request: ImageRequest | None
+    ) -> ImageRecord:
+        try:
+            info = check_image(data)
+        except ImageDataError as exc:  # the service's fault, not the caller's: this image only
+            raise GenerationFailedError(
+                f"the image service returned an unusable image: {exc.reason}",
+                code=exc.code,
+                response_id=parsed.response_id,
+                call_id=image.call_id,
+            ) from None
+        return ImageRecord(
+            id=safe_image_id(image.call_id),
+            mime_type=info.mime_type,
+            format=info.format,
+            width=info.width,
+            height=info.height,
+            prompt=request.prompt if request is not None else (image.revised_prompt or "(recovered image)"),
+            revised_prompt=image.revised_prompt,
+            call_id=image.call_id,
+            response_id=parsed.response_id,
+            response_stored=parsed.stored,
+            model=request.options.effective_model if request is not None else None,
+            text_model=parsed.text_model,
+            options=_recordable(request.options) if request is not None else ImageOptions(),
+            reported=image.reported,
+            usage=parsed.usage,
+            input_ids=request.input_ids if request is not None else (),
+            backend=self.backend.name,
+        )
+
+    def _already_stored(self, call_id: str, response_id: str | None) -> GeneratedImage | None:
+        """The stored handle of this image call of this response, if an earlier call or recovery stored it."""
+        try:
+            if not self.store.exists(safe_image_id(call_id)):
+                return None
+            found = self.store.get(safe_image_id(call_id))
+        except (ImageGenerationError, OSError):
+            return None
+        return found if found.call_id == call_id and found.response_id == response_id else None
 
 
 def _check_for_backend(backend: ImageBackend, request: ImageRequest) -> None:
@@ -535,7 +636,19 @@ def _store_dir(store: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
     return os.environ.get("IMAGEGEN_STORE_DIR") or DEFAULT_STORE_DIR
 
 
-def _failure_error(parsed: ParsedResponse) -> GenerationFailedError | ModerationBlockedError:
+def _failure_error(parsed: ParsedResponse) -> ImageGenerationError:
+    if parsed.status in ("failed", "cancelled") and not parsed.failures:
+        # A failed response without a failed image call: its error says why (moderation, quota, server error).
+        return stream_error(
+            parsed.error_message or f"the response {parsed.status}", parsed.error_code, parsed.response_id
+        )
+    if parsed.status == "incomplete" and not parsed.failures:
+        reason = parsed.incomplete_reason or "unknown"
+        return GenerationFailedError(
+            f"the response stopped before an image was made (incomplete: {reason})",
+            code=f"incomplete:{reason}",
+            response_id=parsed.response_id,
+        )
     for failure in parsed.failures:
         if failure.is_moderation:
             return ModerationBlockedError(
@@ -560,6 +673,41 @@ def _failure_error(parsed: ParsedResponse) -> GenerationFailedError | Moderation
         response_id=parsed.response_id,
         output_text=parsed.output_text,
     )
+
+
+def _malformed(exc: Exception, response_id: str | None) -> MalformedResponseError:
+    """A value from the API that does not fit (a pydantic or value error while recording it): the service's
+    fault, never reported as the caller's invalid arguments."""
+    return MalformedResponseError(
+        f"the API returned an image with details that cannot be recorded ({type(exc).__name__})",
+        response_id=response_id,
+    )
+
+
+def _storage_failure(exc: BaseException, response_id: str | None, undelivered: list[tuple[str, bytes]]) -> StorageError:
+    where = (
+        f"; the image is paid for and kept by the API: store it later with ImageGenerator.recover({response_id!r})"
+        if response_id
+        else ""
+    )
+    return StorageError(
+        f"the generated image could not be stored: {exc}{where}", response_id=response_id, undelivered=undelivered
+    )
+
+
+def _recoverer(backend: Any) -> Any:
+    if not callable(getattr(backend, "recover", None)) or not callable(getattr(backend, "arecover", None)):
+        raise ConfigurationError(
+            f"the {getattr(backend, 'name', 'configured')} backend keeps no responses, so there is nothing to "
+            "recover by response id (use the Responses API with store_responses=True)"
+        )
+    return backend
+
+
+def _checked_response_id(response_id: str) -> str:
+    if not isinstance(response_id, str) or not response_id.strip() or "/" in response_id or len(response_id) > 200:
+        raise InvalidInputError(f"not a response id: {response_id!r}")
+    return response_id.strip()
 
 
 def _prompt_problem(exc: ValidationError) -> str:

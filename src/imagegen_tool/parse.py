@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from openai.types.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import GenerationFailedError
+from .errors import GenerationFailedError, MalformedResponseError
 from .images import ImageTokenUsage, ReportedSettings, TokenUsage, Usage
 
 __all__ = [
@@ -22,10 +23,15 @@ __all__ = [
     "ParsedImage",
     "ParsedResponse",
     "decode_b64",
+    "find_response_id",
     "parse_image_call",
     "parse_response",
     "parse_usage",
 ]
+
+logger = logging.getLogger(__name__)
+
+_RESPONSE_ID = re.compile(r'"id"\s*:\s*"(resp_[A-Za-z0-9_-]{1,200})"')
 
 
 class ParsedImage(BaseModel):
@@ -72,70 +78,125 @@ class ParsedResponse(BaseModel):
     usage: Usage | None = None
     output_text: str = ""
     error_message: str | None = None
+    error_code: str | None = None
+    """The response-level error code (``response.failed``), e.g. ``moderation_blocked``."""
+    incomplete_reason: str | None = None
+    """Why an ``incomplete`` response stopped (``max_output_tokens``, ``content_filter``)."""
     stored: bool = False
     """Whether the API stored the response (``store``), so later requests can continue from it."""
+    background: bool = False
+    """Whether the response ran in background mode (it can be retrieved by id while and after it runs)."""
+
+    @property
+    def pending(self) -> bool:
+        """Still running (``queued`` / ``in_progress``): poll it again."""
+        return self.status in ("queued", "in_progress")
 
 
-def parse_response(response: Response | Mapping[str, Any]) -> ParsedResponse:
-    """Parse an SDK ``Response`` (or its JSON as a mapping, built leniently as the SDK itself does)."""
-    if isinstance(response, Mapping):
-        if "output" not in response and {"created", "data"} <= response.keys():
-            # An Images API body read as a response would silently give "no image": it has its own parser.
-            raise GenerationFailedError(
-                "this is an Images API body, not a Responses API body: parse it with "
-                "imagegen_tool.images_parse.parse_images_response",
-                code="unexpected_body",
-            )
-        response = Response.construct(**response)
+def parse_response(response: Any) -> ParsedResponse:
+    """Parse an SDK ``Response`` or its JSON as a mapping. Never trusts field types.
+
+    Anything that is not a response object (an HTML page the SDK returned as text, a list, ``None``) or a body
+    whose fields have the wrong types raises :class:`MalformedResponseError` naming the response id when one
+    can be read: the service's fault, never the caller's. Wrongly typed optional details (``revised_prompt:
+    123``, an odd ``size``) are dropped with a warning rather than costing the paid image."""
+    if isinstance(response, str | bytes):
+        text = response.decode("utf-8", "replace") if isinstance(response, bytes) else response
+        raise MalformedResponseError(
+            f"the API answered with a body that is not a response object ({_describe_text(text)})",
+            response_id=find_response_id(text),
+        )
+    if isinstance(response, Mapping) and "output" not in response and {"created", "data"} <= response.keys():
+        # An Images API body read as a response would silently give "no image": it has its own parser.
+        raise GenerationFailedError(
+            "this is an Images API body, not a Responses API body: parse it with "
+            "imagegen_tool.images_parse.parse_images_response",
+            code="unexpected_body",
+        )
+    if not isinstance(response, Mapping) and not hasattr(response, "output"):
+        raise MalformedResponseError(f"the API answered with a {type(response).__name__}, not a response object")
+    response_id = _str(_field(response, "id"))
+    try:
+        return _parse(response, response_id)
+    except MalformedResponseError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, ValidationError) as exc:
+        raise MalformedResponseError(
+            f"the API answered with a response that cannot be read ({type(exc).__name__})", response_id=response_id
+        ) from None
+
+
+def _parse(response: Any, response_id: str | None) -> ParsedResponse:
+    if response_id is None:
+        raise MalformedResponseError("the API answered with a response object that has no id")
     images: list[ParsedImage] = []
     failures: list[CallFailure] = []
     texts: list[str] = []
-    for item in response.output or ():
-        kind = getattr(item, "type", None)
+    output = _field(response, "output")
+    if output is not None and not isinstance(output, list | tuple):
+        raise MalformedResponseError("the response's output is not a list", response_id=response_id)
+    for item in output or ():
+        kind = _field(item, "type")
         if kind == "image_generation_call":
-            parsed = parse_image_call(item)
-            (images if isinstance(parsed, ParsedImage) else failures).append(parsed)  # type: ignore[arg-type]
+            parsed = parse_image_call(item, response_id=response_id)
+            if isinstance(parsed, ParsedImage):
+                images.append(parsed)
+            else:
+                failures.append(parsed)
         elif kind == "message":
-            for part in getattr(item, "content", None) or ():
-                text = getattr(part, "text", None) or getattr(part, "refusal", None)
+            content = _field(item, "content")
+            for part in content if isinstance(content, list | tuple) else ():
+                text = _str(_field(part, "text")) or _str(_field(part, "refusal"))
                 if text:
                     texts.append(text)
-    error = getattr(response, "error", None)
+    error = _field(response, "error")
     return ParsedResponse(
-        response_id=response.id,
-        text_model=response.model,
-        status=response.status,
+        response_id=response_id,
+        text_model=_str(_field(response, "model")),
+        status=_str(_field(response, "status")),
         images=tuple(images),
         failures=tuple(failures),
-        usage=parse_usage(response),
+        usage=_safe_usage(response, response_id),
         output_text="\n".join(texts),
-        error_message=getattr(error, "message", None) if error else None,
-        stored=bool(getattr(response, "store", False)),
+        error_message=_str(_field(error, "message")) if error else None,
+        error_code=_str(_field(error, "code")) if error else None,
+        incomplete_reason=_str(_field(_field(response, "incomplete_details"), "reason")),
+        stored=_field(response, "store") is True,
+        background=_field(response, "background") is True,
     )
 
 
-def parse_usage(response: Response) -> Usage | None:
+def _safe_usage(response: Any, response_id: str) -> Usage | None:
+    """Usage is bookkeeping: odd values are logged and dropped, never fatal to a paid image."""
+    try:
+        return parse_usage(response)
+    except (TypeError, ValueError, AttributeError, ValidationError) as exc:
+        logger.warning("ignored the unreadable usage of response %s: %s", response_id, type(exc).__name__)
+        return None
+
+
+def parse_usage(response: Any) -> Usage | None:
     text = image = None
-    usage = getattr(response, "usage", None)
+    usage = _field(response, "usage")
     if usage is not None:
         text = TokenUsage(
-            input_tokens=usage.input_tokens or 0,
-            output_tokens=usage.output_tokens or 0,
-            total_tokens=usage.total_tokens or 0,
+            input_tokens=_field(usage, "input_tokens") or 0,
+            output_tokens=_field(usage, "output_tokens") or 0,
+            total_tokens=_field(usage, "total_tokens") or 0,
             cached_input_tokens=_get(usage, "input_tokens_details", "cached_tokens"),
             reasoning_tokens=_get(usage, "output_tokens_details", "reasoning_tokens"),
         )
     image_gen = _get(response, "tool_usage", "image_gen")
     if image_gen is not None:
         image = ImageTokenUsage(
-            input_tokens=image_gen.input_tokens or 0,
-            output_tokens=image_gen.output_tokens or 0,
-            total_tokens=image_gen.total_tokens or 0,
+            input_tokens=_field(image_gen, "input_tokens") or 0,
+            output_tokens=_field(image_gen, "output_tokens") or 0,
+            total_tokens=_field(image_gen, "total_tokens") or 0,
             input_text_tokens=_get(image_gen, "input_tokens_details", "text_tokens"),
             input_image_tokens=_get(image_gen, "input_tokens_details", "image_tokens"),
             output_image_tokens=_get(image_gen, "output_tokens_details", "image_tokens"),
             output_text_tokens=_get(image_gen, "output_tokens_details", "text_tokens"),
-            cached_tokens=getattr(image_gen, "cached_tokens", None),
+            cached_tokens=_field(image_gen, "cached_tokens"),
         )
     if text is None and image is None:
         return None
@@ -156,36 +217,84 @@ def decode_b64(data: str, *, response_id: str | None = None, call_id: str | None
         ) from exc
 
 
-def parse_image_call(item: Any) -> ParsedImage | CallFailure:
-    """One ``image_generation_call`` item: its image, or why it has none."""
+def parse_image_call(item: Any, *, response_id: str | None = None) -> ParsedImage | CallFailure:
+    """One ``image_generation_call`` item (an SDK object or a mapping): its image, or why it has none.
+
+    A result that is not a string, or an item without an id, raises :class:`MalformedResponseError`; wrongly
+    typed descriptive fields are dropped (logged)."""
+    call_id = _field(item, "id")
+    if not isinstance(call_id, str) or not call_id:
+        raise MalformedResponseError("an image_generation_call item has no valid id", response_id=response_id)
     reported = ReportedSettings(
-        action=getattr(item, "action", None),
-        size=getattr(item, "size", None),
-        quality=getattr(item, "quality", None),
-        background=getattr(item, "background", None),
-        output_format=getattr(item, "output_format", None),
+        action=_detail(item, "action", call_id),
+        size=_detail(item, "size", call_id),
+        quality=_detail(item, "quality", call_id),
+        background=_detail(item, "background", call_id),
+        output_format=_detail(item, "output_format", call_id),
     )
-    result = getattr(item, "result", None)
-    status = getattr(item, "status", None) or "unknown"
+    result = _field(item, "result")
+    status = _str(_field(item, "status")) or "unknown"
     if result:
+        if not isinstance(result, str):
+            raise MalformedResponseError(
+                f"the image result of call {call_id} is a {type(result).__name__}, not base64 text",
+                response_id=response_id,
+            )
         return ParsedImage(
-            call_id=item.id, b64=result, revised_prompt=getattr(item, "revised_prompt", None), reported=reported
+            call_id=call_id, b64=result, revised_prompt=_detail(item, "revised_prompt", call_id), reported=reported
         )
-    error = getattr(item, "error", None)
-    details = getattr(error, "moderation_details", None)
+    error = _field(item, "error")
+    details = _field(error, "moderation_details")
+    categories = _field(details, "categories")
     return CallFailure(
-        call_id=item.id,
+        call_id=call_id,
         status=status,
-        code=getattr(error, "code", None),
-        message=getattr(error, "message", None) or f"image generation call ended with status {status!r} and no image",
-        categories=tuple(getattr(details, "categories", None) or ()),
-        stage=getattr(details, "moderation_stage", None),
+        code=_str(_field(error, "code")),
+        message=_str(_field(error, "message")) or f"image generation call ended with status {status!r} and no image",
+        categories=tuple(c for c in categories if isinstance(c, str)) if isinstance(categories, list | tuple) else (),
+        stage=_str(_field(details, "moderation_stage")),
     )
+
+
+def find_response_id(text: str) -> str | None:
+    """The response id in a body that could not be parsed (cut, or not JSON): the first ``"id": "resp_..."``.
+    Lets an unreadable answer still name the response whose image may be recoverable."""
+    match = _RESPONSE_ID.search(text[:4096])
+    return match.group(1) if match else None
+
+
+def _describe_text(text: str) -> str:
+    stripped = text.lstrip()[:200].lower()
+    if stripped.startswith(("<!doctype html", "<html")) or "<html" in stripped:
+        return "an HTML page"
+    if not stripped:
+        return "an empty body"
+    return f"{len(text)} characters that are not JSON"
+
+
+def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
 
 
 def _get(obj: Any, *names: str) -> Any:
     for name in names:
-        obj = getattr(obj, name, None)
+        obj = _field(obj, name)
         if obj is None:
             return None
     return obj
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _detail(item: Any, name: str, call_id: str) -> str | None:
+    value = _field(item, name)
+    if value is None or isinstance(value, str):
+        return value
+    logger.warning("ignored %s of image call %s: a %s, not a string", name, call_id, type(value).__name__)
+    return None

@@ -86,10 +86,14 @@ def new_image_id(prefix: str = "img") -> str:
 
 def safe_image_id(candidate: str | None, prefix: str = "img") -> str:
     """A handle id for an id the API gave (e.g. an ``image_generation_call`` id): kept when it is a valid
-    handle id, otherwise a fresh id. Ids from the API are untrusted, but an image that was paid for is never
-    refused because of its id."""
+    handle id, otherwise derived from it (the same odd id always maps to the same handle id, so a recovery
+    finds what an earlier call stored), or a fresh id when there is none. Ids from the API are untrusted, but
+    an image that was paid for is never refused because of its id."""
     if candidate is not None and is_valid_image_id(candidate):
         return candidate
+    if candidate:
+        digest = hashlib.sha256(str(candidate).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return f"{prefix}_{digest}"
     return new_image_id(prefix)
 
 

@@ -90,8 +90,10 @@ def test_stream_generate_iterator_yields_in_order(generator: ImageGenerator) -> 
 
 
 def test_cut_stream_raises_and_leaves_no_final_file(
-    generator: ImageGenerator, imagegen_emulator: Emulator, store_dir: Path
+    imagegen_emulator: Emulator, openai_client: OpenAI, store_dir: Path
 ) -> None:
+    # Without stored responses nothing can be resumed or retrieved: the cut is an error, and retrying is fine.
+    generator = ImageGenerator(store=store_dir, client=openai_client, store_responses=False)
     imagegen_emulator.cut_next_stream(after_events=7)
     seen: list[StreamEvent] = []
     with pytest.raises(StreamInterruptedError) as caught:
@@ -99,6 +101,19 @@ def test_cut_stream_raises_and_leaves_no_final_file(
     assert caught.value.retryable
     assert not any(isinstance(e, GenerationCompleted) for e in seen)
     assert image_files(store_dir) == []
+
+
+def test_cut_background_stream_resumes_without_paying_twice(
+    generator: ImageGenerator, imagegen_emulator: Emulator, store_dir: Path
+) -> None:
+    imagegen_emulator.cut_next_stream(after_events=7)
+    seen: list[StreamEvent] = []
+    result = generator.generate("a storm", partial_images=2, on_event=seen.append)
+    assert image_files(store_dir) == [Path(result.image.path or "").name]
+    assert [type(e).__name__ for e in seen].count("PartialImageEvent") == 2  # none repeated by the resume
+    assert list(imagegen_emulator.generations_per_response().values()) == [1]
+    (resumed,) = [r for r in imagegen_emulator.requests if r.method == "GET"]
+    assert resumed.query["stream"] == "true" and int(resumed.query["starting_after"]) == 6
 
 
 def test_slow_partials_are_delivered_before_the_stream_ends(
@@ -149,10 +164,16 @@ async def test_astream_generate_and_cut_stream(
     assert kinds.count("partial_image") == 1
     assert kinds[-1] == "completed"
     imagegen_emulator.cut_next_stream(after_events=5)
+    kinds = [e.type async for e in generator.astream_generate("a moon", partial_images=1)]  # resumed
+    assert kinds.count("partial_image") == 1 and kinds[-1] == "completed"
+    assert len(image_files(store_dir)) == 2
+    assert sorted(imagegen_emulator.generations_per_response().values()) == [1, 1]
+    unstored = ImageGenerator(store=store_dir, async_client=async_openai_client, store_responses=False)
+    imagegen_emulator.cut_next_stream(after_events=5)
     with pytest.raises(StreamInterruptedError):
-        async for _ in generator.astream_generate("a moon", partial_images=1):
+        async for _ in unstored.astream_generate("a moon", partial_images=1):
             pass
-    assert len(image_files(store_dir)) == 1
+    assert len(image_files(store_dir)) == 2
 
 
 def test_streaming_moderation_is_typed(generator: ImageGenerator, imagegen_emulator: Emulator) -> None:
@@ -169,5 +190,7 @@ def test_cut_after_the_final_item_keeps_the_paid_image(generator: ImageGenerator
     result = generator.generate("a harbour", partial_images=1)
     with Image.open(result.image.path or "") as opened:
         assert opened.size == (1024, 1024)
-    assert result.usage is None  # response.completed (which carries usage) never came
+    # The cut stream was resumed after its last event: response.completed (with usage) came, nothing was re-bought.
+    assert result.usage is not None
+    assert list(imagegen_emulator.generations_per_response().values()) == [1]
     assert result.image.revised_prompt

@@ -17,6 +17,8 @@ from typing import Any, Self
 
 import uvicorn
 
+from . import background
+from .background import BodyFault, Generation
 from .server import create_app
 from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
 
@@ -156,6 +158,7 @@ class Emulator:
         """Back to a clean state: no logged requests, stored responses, files or planned faults; latency and
         moderation trigger back to the constructor's values."""
         self._state.reset()
+        background.reset(self._state)
         self._state.latency = self._default_latency
 
     # --- inspection ------------------------------------------------------------------------------------
@@ -174,6 +177,19 @@ class Emulator:
     def responses(self) -> Mapping[str, dict[str, Any]]:
         """Stored responses by id (``store=false`` ones are not kept), as the API returned them."""
         return self._state.responses()
+
+    @property
+    def generations(self) -> list[Generation]:
+        """Every image the emulator rendered (what OpenAI bills), oldest first, with its response id and
+        prompt: the ledger that proves a call was not paid twice."""
+        return background.generations(self._state)
+
+    def generations_per_response(self) -> dict[str, int]:
+        """How many images were rendered (billed) for each response id."""
+        counts: dict[str, int] = {}
+        for generation in self.generations:
+            counts[generation.response_id] = counts.get(generation.response_id, 0) + 1
+        return counts
 
     @property
     def files(self) -> Mapping[str, StoredFile]:
@@ -220,10 +236,12 @@ class Emulator:
         retry_after: float | None = None,
         path: str | None = None,
         message: str | None = None,
+        code: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests (to ``path`` and below, if given) with an API error.
 
-        429 comes as ``rate_limit_exceeded``, 5xx as ``server_error``; ``retry_after`` adds the
+        429 comes as ``rate_limit_exceeded`` (``code="insufficient_quota"`` for an exhausted billing quota, the
+        API's ``insufficient_quota`` error), 5xx as ``server_error``; ``retry_after`` adds the
         ``retry-after`` header. The ``openai`` client retries 429 and 5xx by itself: use ``max_retries=0`` or
         set ``times`` above the client's retries to see the error.
         """
@@ -238,6 +256,7 @@ class Emulator:
                 retry_after=retry_after,
                 path=_full_path(path) if path else None,
                 message=message,
+                code=code,
             )
         )
 
@@ -259,6 +278,58 @@ class Emulator:
         if after_events < 0:
             raise ValueError("after_events cannot be negative")
         self._state.add_stream_cut(after_events)
+
+    def clear_faults(self) -> None:
+        """Forget every planned fault not yet used (the request log, ledger and stored responses stay)."""
+        self._state.clear_faults()
+        background.clear_faults(self._state)
+
+    def drop_after_image(self, *, times: int = 1, path: str | None = None) -> None:
+        """Drop the connection of the next ``times`` answers that carry a finished image, after the image was
+        produced (and billed): a plain answer is cut a third of the way into its body; a stream right after the
+        event with the finished image. ``path`` narrows it (e.g. ``"/responses"`` for creates only)."""
+        self._body_fault("drop_after_image", times, path=path)
+
+    def answer_with_html(self, *, times: int = 1, path: str | None = None, method: str | None = None) -> None:
+        """Answer the next ``times`` successful plain (non-streaming) requests with an HTML error page and
+        status 200, as a misbehaving proxy does. The request itself was served (a create was generated)."""
+        self._body_fault("html", times, path=path, method=method)
+
+    def answer_with_bad_json(self, *, times: int = 1, path: str | None = None, method: str | None = None) -> None:
+        """Answer the next ``times`` successful plain requests with their JSON body cut in half (status 200,
+        ``application/json``): unreadable, but it still names the response id."""
+        self._body_fault("bad_json", times, path=path, method=method)
+
+    def error_in_next_stream(self, code: str = "server_error", *, after_events: int = 2, times: int = 1) -> None:
+        """End the next ``times`` event streams with an in-stream ``error`` event (``code``, e.g.
+        ``"moderation_blocked"`` or ``"server_error"``) after ``after_events`` events."""
+        if after_events < 0:
+            raise ValueError("after_events cannot be negative")
+        self._body_fault("stream_error", times, after_events=after_events, code=code)
+
+    def _body_fault(
+        self,
+        kind: background.FaultKind,
+        times: int,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        after_events: int = 2,
+        code: str = "server_error",
+    ) -> None:
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        background.plan_body_fault(
+            self._state,
+            BodyFault(
+                kind,
+                times,
+                method=method.upper() if method else None,
+                path=_full_path(path) if path else None,
+                after_events=after_events,
+                code=code,
+            ),
+        )
 
     def __repr__(self) -> str:
         where = self.url if self._bound else "stopped"

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from imagegen_tool.errors import InvalidOptionsError
 from imagegen_tool.options import ImageOptions
 
-from . import images_rules, wire
+from . import background, images_rules, wire
 from .state import (
     EmulatorState,
     PlannedFailure,
@@ -204,7 +204,7 @@ async def _serve(request: Request, handler: Handler, state: EmulatorState) -> Re
         response = await handler(request, incoming, state)
     except _APIError as exc:
         response = _error_response(exc)
-    return _finish(response, record, started)
+    return _finish(background.apply_body_fault(state, record, response), record, started)
 
 
 def _finish(response: Response, record: RecordedRequest, started: float) -> Response:
@@ -255,6 +255,11 @@ def _planned_error(failure: PlannedFailure) -> _APIError:
         headers["retry-after"] = f"{failure.retry_after:g}"
         headers["retry-after-ms"] = str(round(failure.retry_after * 1000))
     status = failure.status
+    if status == 429 and failure.code == "insufficient_quota":
+        message = failure.message or (
+            "You exceeded your current quota, please check your plan and billing details. (emulated)"
+        )
+        return _APIError(status, message, type="insufficient_quota", code="insufficient_quota", headers=headers)
     if status == 429:
         message = failure.message or (
             "Rate limit reached for requests per minute (RPM): Limit 5, Used 5, Requested 1. "
@@ -558,7 +563,33 @@ async def _create_response(request: Request, incoming: _Incoming, state: Emulato
     found = _read_input(state, body.get("input"))
     prompt = found.prompt or "An image"
 
-    response_id = wire.new_id("resp")
+    if body.get("background"):
+        # Background mode (imagegen_tool.testing.background): answered at once, generated in a task.
+        return background.start(
+            state,
+            body,
+            lambda response_id: _draft(state, body, model, image_tools, chain, found, prompt, response_id),
+        )
+    draft = await _draft(state, body, model, image_tools, chain, found, prompt, wire.new_id("resp"))
+    final = wire.response_object(draft, final=True)
+    if body.get("store", True) is not False:
+        state.store_response(final)
+    if body.get("stream"):
+        return _sse_response(state, wire.response_events(draft), numbered=True)
+    return JSONResponse(final)
+
+
+async def _draft(
+    state: EmulatorState,
+    body: Mapping[str, Any],
+    model: str,
+    image_tools: list[tuple[int, Any]],
+    chain: list[dict[str, Any]],
+    found: _Input,
+    prompt: str,
+    response_id: str,
+) -> wire.ResponseDraft:
+    """Generate a response: render its image call (billed) and assemble everything else around it."""
     group = wire.id_group(response_id)
     calls: list[wire.ImageCall] = []
     function = _forced_function(body, found)
@@ -590,12 +621,8 @@ async def _create_response(request: Request, incoming: _Incoming, state: Emulato
             reasoning_tokens=192 if reasoning else 0,
         ),
     )
-    final = wire.response_object(draft, final=True)
-    if body.get("store", True) is not False:
-        state.store_response(final)
-    if body.get("stream"):
-        return _sse_response(state, wire.response_events(draft), numbered=True)
-    return JSONResponse(final)
+    background.record_generations(state, response_id, draft.calls, prompt)
+    return draft
 
 
 def _forced_function(body: Mapping[str, Any], found: _Input) -> str | None:
@@ -735,6 +762,8 @@ def _sse_response(state: EmulatorState, events: Sequence[Mapping[str, Any]], *, 
 
 async def _get_response(request: Request, incoming: _Incoming, state: EmulatorState) -> Response:
     response_id = request.path_params["response_id"]
+    if request.query_params.get("stream") == "true":
+        return background.resume(state, response_id, request.query_params.get("starting_after"))
     found = state.response(response_id)
     if found is None:
         raise _APIError(404, f"Response with id '{response_id}' not found.")

@@ -115,6 +115,7 @@ class PlannedFailure:
     retry_after: float | None = None
     path: str | None = None
     message: str | None = None
+    code: str | None = None
 
     def matches(self, path: str) -> bool:
         return self.path is None or path == self.path or path.startswith(self.path.rstrip("/") + "/")
@@ -160,6 +161,12 @@ class EmulatorState:
             self._items.clear()
             self._files.clear()
             self.moderation_trigger = self.default_moderation_trigger
+
+    def clear_faults(self) -> None:
+        """Forget planned faults only (the logs and stored responses stay)."""
+        with self._lock:
+            latency, delay = self._faults.latency, self._faults.partial_delay
+            self._faults = _Faults(latency=latency, partial_delay=delay)
 
     # --- request log -----------------------------------------------------------------------------------
 
