@@ -38,10 +38,10 @@ from .backends import translate_openai_error
 from .errors import (
     APIError,
     ConfigurationError,
-    GenerationFailedError,
     ImageGenerationError,
     InvalidInputError,
     InvalidOptionsError,
+    MalformedResponseError,
     ModerationBlockedError,
 )
 from .images_parse import IMAGES_BACKEND_NAME, ImagesStreamAccumulator, parse_images_response
@@ -74,7 +74,10 @@ DEFAULT_IMAGES_TIMEOUT = httpx2.Timeout(300.0, connect=10.0)
 # are not among them (the image may have been made and billed).
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NOT_RETRYABLE_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "moderation_blocked"})
+# A Retry-After longer than this is not waited for: the error goes to the caller with the delay.
 _MAX_RETRY_DELAY = 60.0
+# Connection failures before the request left: nothing can have been generated, so a retry is safe.
+_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 
 # ImageOptions fields that are not wire parameters of the same name on the Images API.
 _NOT_PARAMS = frozenset({"action", "mask", "svg"})
@@ -85,6 +88,8 @@ class ImagesApiRules(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    generate_parameters: frozenset[str]
+    edit_parameters: frozenset[str]
     n: tuple[int, int]
     max_input_images: int
     max_input_bytes: int
@@ -104,15 +109,21 @@ def images_api_rules() -> ImagesApiRules:
     return ImagesApiRules(**raw["images_api"])
 
 
+def _api_params(endpoint: Endpoint) -> frozenset[str]:
+    """The parameters the Images API endpoint takes (the table's list, from the newest SDK's types)."""
+    rules = images_api_rules()
+    return rules.generate_parameters if endpoint == "generate" else rules.edit_parameters
+
+
 @cache
-def _endpoint_params(endpoint: Endpoint) -> frozenset[str]:
-    """The parameters the installed SDK sends to an endpoint: the wire format's source of truth."""
+def _sdk_params(endpoint: Endpoint) -> frozenset[str]:
+    """The keyword arguments the installed SDK's method has; other API parameters travel in ``extra_body``."""
     base = (
         image_generate_params.ImageGenerateParamsBase
         if endpoint == "generate"
         else image_edit_params.ImageEditParamsBase
     )
-    return frozenset(base.__required_keys__ | base.__optional_keys__)
+    return frozenset(base.__required_keys__ | base.__optional_keys__) | {"stream"}
 
 
 FileTuple = tuple[str, bytes, str]
@@ -131,8 +142,13 @@ class ImagesCall(BaseModel):
     output_format: str = "png"
 
     def kwargs(self, *, stream: bool = False) -> dict[str, Any]:
-        """Keyword arguments for ``client.images.generate`` / ``client.images.edit``."""
-        kwargs = dict(self.params)
+        """Keyword arguments for ``client.images.generate`` / ``client.images.edit``: the parameters the installed
+        SDK knows as arguments, the others (newer than the SDK) in ``extra_body``."""
+        known = _sdk_params(self.endpoint)
+        kwargs = {key: value for key, value in self.params.items() if key in known}
+        newer = {key: value for key, value in self.params.items() if key not in known}
+        if newer:
+            kwargs["extra_body"] = newer
         if self.endpoint == "edit":
             kwargs["image"] = list(self.images)
             if self.mask is not None:
@@ -158,7 +174,7 @@ def plan_images_call(request: ImageRequest, *, extra: Mapping[str, Any] | None =
     endpoint: Endpoint = "edit" if request.inputs else "generate"
     if options.action == "edit" and not request.inputs:
         raise InvalidInputError("action='edit' needs an input image: pass the image (an id, a path or bytes) to edit")
-    accepted = _endpoint_params(endpoint)
+    accepted = _api_params(endpoint)
     params: dict[str, Any] = {"prompt": request.prompt}
     for field, value in options.model_dump(exclude_none=True).items():
         if field in _NOT_PARAMS:
@@ -168,7 +184,7 @@ def plan_images_call(request: ImageRequest, *, extra: Mapping[str, Any] | None =
             raise InvalidOptionsError(
                 field,
                 value,
-                "omit it" + (", or pass input images to edit" if field in _endpoint_params("edit") else ""),
+                "omit it" + (", or pass input images to edit" if field in _api_params("edit") else ""),
                 reason=f"the Images API {where} endpoint has no {field} parameter",
             )
         params[field] = value
@@ -489,58 +505,63 @@ class ImagesBackend:
             await asyncio.sleep(delay)
 
     def _retry_delay(self, exc: openai.OpenAIError, attempt: int) -> float | None:
-        """Seconds to wait before retrying, or ``None`` when the error must not be retried."""
-        if attempt >= self.max_retries or not isinstance(exc, openai.APIStatusError):
+        """Seconds to wait before retrying, or ``None`` when the error must not be retried: only answers that say
+        nothing was made, and connections that failed before the request was sent."""
+        if attempt >= self.max_retries:
             return None
-        if exc.status_code not in _RETRY_STATUSES:
+        backoff: float = 0.5 * 2.0**attempt
+        backoff = min(8.0, backoff) * (0.75 + random.random() / 2)
+        if isinstance(exc, openai.APIConnectionError):
+            return backoff if _never_sent(exc) else None
+        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in _RETRY_STATUSES:
             return None
         error = translate_openai_error(exc)
         if getattr(error, "code", None) in _NOT_RETRYABLE_CODES:
             return None
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after >= 0:
-            return min(float(retry_after), _MAX_RETRY_DELAY)
-        backoff: float = 0.5 * 2.0**attempt
-        return min(8.0, backoff) * (0.75 + random.random() / 2)
+            return float(retry_after) if retry_after <= _MAX_RETRY_DELAY else None
+        return backoff
+
+
+def _never_sent(exc: BaseException) -> bool:
+    cause: BaseException | None = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, _NOT_SENT):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 _STREAM_ERRORS = (openai.OpenAIError, httpx2.HTTPError, OSError, ValueError)
 
 
 def _translate(exc: openai.OpenAIError) -> ImageGenerationError:
-    """The shared SDK error translation, plus what only the Images API sends: an in-stream ``error`` event
-    (the SDK raises a bare ``APIError`` whose body is the error object)."""
-    if not isinstance(exc, openai.APIStatusError) and isinstance(exc, openai.APIError):
-        body = exc.body if isinstance(exc.body, Mapping) else {}
-        error = body.get("error", body)
-        error = error if isinstance(error, Mapping) else {}
-        code = error.get("code") if isinstance(error.get("code"), str) else None
-        message = redact(str(error.get("message") or exc.message))
-        if code == "moderation_blocked":
-            return ModerationBlockedError(message)
-        if code:
-            return APIError(message, code=code, retryable=code in ("server_error", "rate_limit_exceeded"))
+    """The shared SDK error translation (status errors, in-stream ``error`` events, transport failures)."""
     translated = translate_openai_error(exc)
     if isinstance(translated, APIError) and translated.code in _NOT_RETRYABLE_CODES:
         translated.retryable = False
     return translated
 
 
-def _malformed(exc: BaseException) -> GenerationFailedError:
-    return GenerationFailedError(
+def _malformed(exc: BaseException) -> MalformedResponseError:
+    # Not retryable: a 200 answer means the image was probably made (and billed), and nothing can fetch it again.
+    return MalformedResponseError(
         f"the Images API answered with a body that is not valid JSON ({type(exc).__name__}); the Images API stores "
         "nothing, so the image cannot be recovered",
         code="malformed_response",
+        retryable=False,
     )
 
 
 def _parsed(answer: Any, call: ImagesCall) -> ParsedResponse:
     if not isinstance(answer, ImagesResponse):
         # The SDK hands back the text of a non-JSON 200 answer (an HTML error page from a proxy, ...).
-        raise GenerationFailedError(
+        raise MalformedResponseError(
             f"the Images API answered with {type(answer).__name__}, not an Images API body: "
             f"{redact(str(answer))[:200]!r}",
             code="malformed_response",
+            retryable=False,
         )
     return parse_images_response(answer, expected=call.n)
 

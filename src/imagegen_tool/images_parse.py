@@ -17,7 +17,7 @@ from typing import Any
 
 from openai.types import ImagesResponse
 
-from .errors import GenerationFailedError
+from .errors import GenerationFailedError, MalformedResponseError
 from .images import ImageTokenUsage, ReportedSettings, Usage
 from .parse import CallFailure, ParsedImage, ParsedResponse
 from .redact import redact
@@ -62,13 +62,16 @@ def parse_images_response(
     if isinstance(response, Mapping):
         if not is_images_body(response):
             keys = ", ".join(sorted(response.keys())[:8])
-            raise GenerationFailedError(
+            raise MalformedResponseError(
                 f"the API answer is not an Images API body (keys: {keys}); refusing to read it as one",
                 code="unexpected_body",
+                retryable=False,
             )
         response = ImagesResponse.construct(**response)
     elif _RESPONSES_KEYS & set(getattr(response, "model_extra", None) or {}):
-        raise GenerationFailedError("the API answer is not an Images API body", code="unexpected_body")
+        raise MalformedResponseError(
+            "the API answer is not an Images API body", code="unexpected_body", retryable=False
+        )
     reported = ReportedSettings(
         size=_str(getattr(response, "size", None)),
         quality=_str(getattr(response, "quality", None)),

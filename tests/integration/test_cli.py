@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer  # noqa: F401  (the cli extra: where it is not installed, this module is left out)
 from PIL import Image
 
 from imagegen_tool.cli import main

@@ -14,15 +14,17 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 from PIL import Image
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from imagegen_tool import (
     APIError,
+    ConfigurationError,
     GenerationFailedError,
     ImageGenerator,
     InvalidInputError,
     InvalidOptionsError,
+    MalformedResponseError,
     ModerationBlockedError,
     StreamInterruptedError,
 )
@@ -304,10 +306,10 @@ def test_an_html_page_with_status_200_is_a_typed_error(store_dir: Path) -> None:
     app = Starlette(routes=[Route("/v1/images/generations", page, methods=["POST"])])
     with serve_app(app) as url:
         generator = ImageGenerator(store=store_dir, api="images", api_key="test", base_url=url + "/v1")
-        with pytest.raises(GenerationFailedError, match="not an Images API body") as caught:
+        with pytest.raises(MalformedResponseError, match="not an Images API body") as caught:
             generator.generate("a boat", model=MODEL)
         generator.close()
-    assert caught.value.code == "malformed_response"
+    assert caught.value.code == "malformed_response" and not caught.value.retryable
 
 
 def test_invalid_options_and_inputs_send_nothing(images_generator: ImageGenerator, imagegen_emulator: Emulator) -> None:
@@ -351,7 +353,7 @@ def test_the_emulator_checks_masks_and_input_counts(openai_client: OpenAI) -> No
 
 
 def test_safety_identifier_is_echoed(openai_client: OpenAI) -> None:
-    answer = openai_client.images.generate(model=MODEL, prompt="a cat", safety_identifier="user-hash-1")
+    answer = openai_client.images.generate(model=MODEL, prompt="a cat", extra_body={"safety_identifier": "user-hash-1"})
     assert answer.safety_identifier == "user-hash-1"
 
 
@@ -402,3 +404,33 @@ def test_the_langchain_tool_uses_the_images_route(
     assert len(message.artifact) == 2 and all(image.backend == "images" for image in message.artifact)
     assert "base64" not in str(message.content)
     assert _calls(imagegen_emulator, "/v1/images/generations")[0].json["n"] == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        (lambda: JSONResponse({"created": 1, "data": []}), "image_missing"),
+        (lambda: Response('{"created": 1, "data": [', media_type="application/json"), "malformed_response"),
+        (lambda: JSONResponse({"id": "resp_1", "object": "response", "output": []}), "unexpected_body"),
+    ],
+    ids=["no-images", "cut-json", "responses-body"],
+)
+def test_answers_without_a_usable_image_are_typed_errors(store_dir: Path, answer: Any, code: str) -> None:
+    async def endpoint(request: Any) -> Response:
+        return answer()  # type: ignore[no-any-return]
+
+    app = Starlette(routes=[Route("/v1/images/generations", endpoint, methods=["POST"])])
+    with serve_app(app) as url:
+        generator = ImageGenerator(store=store_dir, api="images", api_key="test", base_url=url + "/v1")
+        with pytest.raises((GenerationFailedError, MalformedResponseError)) as caught:
+            generator.generate("a boat", model=MODEL)
+        generator.close()
+    assert caught.value.code == code  # type: ignore[union-attr]
+    assert image_files(store_dir) == []
+
+
+def test_no_api_key_is_a_configuration_error(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    generator = ImageGenerator(store=store_dir, api="images")
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        generator.generate("a boat")

@@ -18,7 +18,12 @@ from PIL import Image
 from pydantic import TypeAdapter
 
 from imagegen_tool import ImageGenerator, ImageOptions, InvalidInputError, InvalidOptionsError
-from imagegen_tool.errors import ConfigurationError, GenerationFailedError
+from imagegen_tool.errors import (
+    ConfigurationError,
+    GenerationFailedError,
+    ImageGenerationError,
+    MalformedResponseError,
+)
 from imagegen_tool.images_api import ImagesBackend, images_api_rules, plan_images_call
 from imagegen_tool.images_parse import ImagesStreamAccumulator, is_images_body, parse_images_response
 from imagegen_tool.inputs import InputImage
@@ -105,15 +110,16 @@ def test_entries_without_image_data_and_missing_images_are_failures_not_dropped(
 def test_the_two_parsers_refuse_each_others_bodies() -> None:
     responses_body = load_json(VERCEL_JSON)
     assert not is_images_body(responses_body) and is_images_body(bodies.generation_body())
-    with pytest.raises(GenerationFailedError, match="not an Images API body"):
+    with pytest.raises(MalformedResponseError, match="not an Images API body"):
         parse_images_response(responses_body)
-    with pytest.raises(GenerationFailedError, match="Images API body"):
+    with pytest.raises(ImageGenerationError, match="Images API body"):
         parse_response(bodies.generation_body())
 
 
 def test_recorded_images_error_body_is_not_an_images_body() -> None:
-    with pytest.raises(GenerationFailedError):
+    with pytest.raises(MalformedResponseError) as caught:
         parse_images_response(load_json(ERROR_JSON))
+    assert not caught.value.retryable
 
 
 # --- stream accumulator ---------------------------------------------------------------------------------
@@ -193,8 +199,34 @@ def test_every_option_set_reaches_the_generation_call_and_action_is_not_sent() -
     assert call.endpoint == "generate" and call.n == 4
     expected = options.model_dump(exclude_none=True)
     del expected["action"]
-    assert call.kwargs() == {"prompt": "a fox", **expected}
-    assert set(call.kwargs(stream=True)) <= _sdk_keys(image_generate_params.ImageGenerateParamsStreaming)
+    assert _flat(call.kwargs()) == {"prompt": "a fox", **expected}
+    direct = set(call.kwargs(stream=True)) - {"extra_body"}
+    assert direct <= _sdk_keys(image_generate_params.ImageGenerateParamsStreaming)
+
+
+def _flat(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in kwargs.items() if k != "extra_body"}, **kwargs.get("extra_body", {})}
+
+
+def test_parameters_the_installed_sdk_lacks_travel_in_extra_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An SDK older than the API (the package supports older openai releases) has no argument for newer
+    # parameters: they must still reach the wire, never be dropped or raise a TypeError.
+    monkeypatch.setattr("imagegen_tool.images_api._sdk_params", lambda endpoint: frozenset({"prompt", "model"}))
+    options = ImageOptions(model="gpt-image-2.5-sunburst", complexity="high", quality="low")
+    kwargs = plan_images_call(ImageRequest(prompt="p", options=options)).kwargs()
+    assert kwargs == {
+        "prompt": "p",
+        "model": "gpt-image-2.5-sunburst",
+        "extra_body": {"complexity": "high", "quality": "low"},
+    }
+
+
+def test_the_tables_parameter_lists_cover_the_installed_sdk() -> None:
+    rules = images_api_rules()
+    legacy = set(rules.legacy_parameters)
+    assert _sdk_keys(image_generate_params.ImageGenerateParamsBase) - legacy <= rules.generate_parameters
+    assert _sdk_keys(image_edit_params.ImageEditParamsBase) - legacy <= rules.edit_parameters
+    assert not legacy & (rules.generate_parameters | rules.edit_parameters)
 
 
 def test_svg_settings_take_the_wire_shape() -> None:
@@ -219,7 +251,7 @@ def test_inputs_make_an_edit_with_files_in_order_and_the_mask() -> None:
     assert [data for _, data, _ in kwargs["image"]] == [first, second]
     assert kwargs["mask"][1] == request.mask.data if request.mask else False
     assert kwargs["input_fidelity"] == "high"
-    assert set(kwargs) <= _sdk_keys(image_edit_params.ImageEditParamsNonStreaming)
+    assert set(kwargs) - {"extra_body"} <= _sdk_keys(image_edit_params.ImageEditParamsNonStreaming)
 
 
 def test_an_inline_png_mask_in_the_options_is_sent_as_a_file() -> None:
@@ -313,11 +345,12 @@ def test_every_images_rule_carries_sdk_evidence_matching_the_sdk_docstrings() ->
     edit_doc = inspect.getsource(image_edit_params)
     generate_doc = inspect.getsource(image_generate_params)
     assert rules.n == (1, 10) and "Must be between 1 and 10" in generate_doc
-    assert rules.max_input_images == 16 and "up to 16 images" in edit_doc
     assert rules.mask_max_bytes == 4 * 1024 * 1024 and "less than 4MB" in edit_doc
     assert rules.max_input_bytes == 50 * 1024 * 1024 and "less than 50MB" in edit_doc
-    assert "SVG generation requires n=1" in generate_doc
-    assert "GIF output does not support streaming" in generate_doc
+    if "svg" in _sdk_keys(image_generate_params.ImageGenerateParamsBase):  # the SDK release the table cites
+        assert rules.max_input_images == 16 and "up to 16 images" in edit_doc
+        assert "SVG generation requires n=1" in generate_doc
+        assert "GIF output does not support streaming" in generate_doc
 
 
 # --- wiring ------------------------------------------------------------------------------------------------
