@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -44,6 +45,7 @@ from .errors import (
     APIError,
     ConfigurationError,
     ImageGenerationError,
+    InvalidOptionsError,
     MalformedResponseError,
     ModerationBlockedError,
     QuotaExceededError,
@@ -87,8 +89,8 @@ SHORT_TIMEOUT = httpx2.Timeout(60.0, connect=10.0)
 #: Automatic retries of a request that certainly generated nothing (see the module docstring), and the SDK's
 #: retries of uploads and retrieves.
 DEFAULT_MAX_RETRIES = 2
-#: Longest pause between two polls of a background response, in seconds. Polling starts at 50 ms and doubles,
-#: so a fast answer is seen quickly and a 60 s generation costs about 60 polls at most.
+#: Longest pause between two polls of a background response, in seconds. The pause is a fifth of the time
+#: already waited (at least 50 ms), so a fast answer is seen quickly and a 60 s generation costs about 75 polls.
 DEFAULT_POLL_INTERVAL = 1.0
 #: How long a background response is waited for before the call gives up (naming the response id, so the image
 #: can still be recovered).
@@ -99,6 +101,7 @@ MAX_RESUMES = 5
 MAX_RETRY_AFTER = 60.0
 
 _FIRST_POLL = 0.05
+_POLL_FRACTION = 0.2
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PENDING = frozenset({"queued", "in_progress"})
 # What a broken stream raises while it is read: SDK connection/timeout errors, an in-stream error object
@@ -774,7 +777,7 @@ class _Poller:
     ) -> None:
         self.response_id = response_id
         self.deadline = time.monotonic() + backend.max_wait
-        self.delay = _FIRST_POLL
+        self.started = time.monotonic()
         self.max_delay = backend.poll_interval
         self.failures = 0
         self.max_failures = 0 if once else max(2, (backend.max_retries or 0) + 1)
@@ -817,9 +820,10 @@ class _Poller:
             return self._next_delay()
 
     def _next_delay(self) -> float:
-        delay = self.delay
-        self.delay = min(self.delay * 2, self.max_delay)
-        return delay
+        # Proportional to the time already waited: a quick answer is seen within ~20% of its duration, and a
+        # 60 s generation costs about 75 polls, at most `poll_interval` (1 s) late.
+        waited = time.monotonic() - self.started
+        return min(max(_FIRST_POLL, waited * _POLL_FRACTION), self.max_delay)
 
     def _give_up(self, error: ImageGenerationError) -> ImageGenerationError:
         if self.cause is not None and not isinstance(error, QuotaExceededError):
@@ -959,6 +963,9 @@ def translate_openai_error(exc: openai.OpenAIError) -> ImageGenerationError:
             return ModerationBlockedError(message)
         if code == "insufficient_quota":
             return QuotaExceededError(message, status_code=exc.status_code, request_id=exc.request_id, code=code)
+        refused_option = _refused_option(exc.status_code, code, error, message, exc.request_id)
+        if refused_option is not None:
+            return refused_option
         return APIError(
             message,
             status_code=exc.status_code,
@@ -979,6 +986,43 @@ def translate_openai_error(exc: openai.OpenAIError) -> ImageGenerationError:
         code = error.get("code") if isinstance(error.get("code"), str) else None
         return stream_error(str(error.get("message") or exc.message), code, None)
     return APIError(redact(str(exc)))
+
+
+_OPTION_ERROR_CODES = frozenset({"invalid_value", "unknown_parameter", "invalid_type", "model_not_found"})
+_WIRE_OPTION_NAMES = {"input_image_mask": "mask", "svg.reasoning.effort": "svg.reasoning_effort"}
+_OPTION_PARAM = re.compile(r"^(?:tools\[\d+\]\.)?(?P<name>[a-z_]+(?:\.[a-z_]+)*)$")
+_OPTION_FIELDS = frozenset(
+    {
+        "model", "action", "size", "quality", "background", "output_format", "output_compression", "moderation",
+        "input_fidelity", "partial_images", "complexity", "frame_count", "frame_duration_ms", "svg", "mask",
+        "svg.model", "svg.reasoning_effort",
+    }
+)  # fmt: skip
+
+
+def _refused_option(
+    status: int, code: str | None, error: Mapping[str, Any], message: str, request_id: str | None
+) -> InvalidOptionsError | None:
+    """An API refusal of an image option the capability table let through (unknown, or believed accepted):
+    an :class:`InvalidOptionsError` with ``source="api"``, never retried, nothing stored."""
+    param = error.get("param")
+    if status != 400 or code not in _OPTION_ERROR_CODES or not isinstance(param, str):
+        return None
+    match = _OPTION_PARAM.match(param)
+    if match is None or not (param.startswith("tools[") or error.get("type") == "image_generation_user_error"):
+        return None
+    name = _WIRE_OPTION_NAMES.get(match.group("name"), match.group("name"))
+    if name not in _OPTION_FIELDS:
+        return None
+    shown = re.search(r"Invalid value: '([^']*)'", message)
+    return InvalidOptionsError(
+        name,
+        shown.group(1) if shown else "(the value sent)",
+        f"what the API accepts; it said: {message}",
+        reason="refused by the OpenAI API (the capability table did not know it refuses this)",
+        source="api",
+        request_id=request_id,
+    )
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import functools
 import hashlib
 import inspect
@@ -23,6 +24,7 @@ from openai import AsyncOpenAI, OpenAI
 from pydantic import ValidationError
 
 from .backends import ImageBackend, ResponsesBackend
+from .capabilities import VALIDATION_MODES, ValidationMode, current_date
 from .errors import (
     APIError,
     ConfigurationError,
@@ -38,9 +40,9 @@ from .errors import (
 from .imageinfo import ImageDataError, check_image
 from .images import GeneratedImage, ImageRecord
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputPolicy, InputResolver, check_mask
-from .options import ImageMask, ImageOptions
+from .options import ImageMask, ImageOptions, check_request
 from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
-from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
+from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, MAX_SAFETY_IDENTIFIER_CHARS, ImageRequest
 from .results import GenerationResult
 from .store import ImageStore, LocalImageStore, safe_image_id
 from .streaming import (
@@ -96,6 +98,15 @@ class ImageGenerator:
         allow_input_urls: whether ``http(s)`` image URLs may be passed through to the API (never fetched here).
         input_policy: which kinds of inputs callers may name (default: all, for your own Python calls; agent
             adapters apply :data:`~imagegen_tool.inputs.AGENT_INPUT_POLICY` to the calls they make).
+        validation: how options are checked before a request: ``"known"`` (default) refuses only what the
+            capability table's evidence says the API refuses and sends what it does not know (an API refusal
+            then raises ``InvalidOptionsError(source="api")``); ``"strict"`` also refuses what the table does not
+            positively know; ``"off"`` checks types only. See docs/models.md for the table and its evidence.
+        today: the clock for model lifecycle dates (a deprecated model logs a warning once; from its shutdown
+            date it is refused before any request); default: today's UTC date.
+        safety_identifier: a stable id of the end user sent with every request (OpenAI asks for one on image
+            requests to attribute abuse); hash your user id. Per call: ``generate(..., safety_identifier=...)``.
+            Never derived from the API key or other secrets.
     """
 
     def __init__(
@@ -119,9 +130,21 @@ class ImageGenerator:
         allow_input_urls: bool = True,
         input_policy: InputPolicy | None = None,
         api: Literal["responses", "images"] | None = None,
+        validation: ValidationMode = "known",
+        today: Callable[[], datetime.date] | None = None,
+        safety_identifier: str | None = None,
     ) -> None:
-        if backend is not None and any(x is not None for x in (client, async_client, api_key, base_url)):
-            raise ConfigurationError("pass either backend=... or client settings (client, api_key, base_url), not both")
+        if validation not in VALIDATION_MODES:
+            raise ConfigurationError(f"validation must be one of {', '.join(VALIDATION_MODES)}, not {validation!r}")
+        self.validation: ValidationMode = validation
+        self.today: Callable[[], datetime.date] = today or current_date
+        self.safety_identifier = _checked_safety_identifier(safety_identifier)
+        settings = (client, async_client, api_key, base_url, background, client_options)
+        if backend is not None and any(x is not None for x in settings):
+            raise ConfigurationError(
+                "pass either backend=... or client settings (client, api_key, base_url, background, "
+                "client_options), not both"
+            )
         if api not in (None, "responses", "images"):
             raise ConfigurationError(f"api must be 'responses' or 'images', not {api!r}")
         if backend is not None and api is not None and getattr(backend, "name", api) != api:
@@ -135,7 +158,11 @@ class ImageGenerator:
             allow_urls=allow_input_urls,
             policy=input_policy,
         )
-        self.options = options if isinstance(options, ImageOptions) else ImageOptions(**(options or {}))
+        self.options = (
+            options
+            if isinstance(options, ImageOptions)
+            else ImageOptions.build(options, validation=validation, today=self.today())
+        )
         if backend is None and api == "images":
             from .images_api import ImagesBackend  # only the Images route needs it
 
@@ -338,11 +365,14 @@ class ImageGenerator:
         mask: ImageInput | None = None,
         session: str | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
+        safety_identifier: str | None = None,
         **option_overrides: Any,
     ) -> ImageRequest:
         """The validated request: options merged (defaults, ``options``, overrides) and inputs resolved and
-        checked. Nothing is sent; every problem found here raises before any request."""
-        merged = self.options.merge(options, **option_overrides)
+        checked. Nothing is sent; every problem found here raises before any request. ``safety_identifier``
+        (also accepted by :meth:`generate` and friends) overrides the generator's for this call."""
+        today = self.today()
+        merged = self.options.merge(options, validation=self.validation, today=today, **option_overrides)
         images = _as_list(images)
         if not images and session is not None and merged.action != "generate":
             latest = self.store.latest(session)
@@ -358,8 +388,19 @@ class ImageGenerator:
                 raise InvalidInputError("pass the mask either as mask=... or in the options, not both")
             resolved_mask = self.inputs.resolve(mask)
             check_mask(resolved_mask, inputs[0])
+        # Every cross-field rule holds for the request as it will be sent, however the mask and inputs came.
+        check_request(
+            merged,
+            has_mask=resolved_mask is not None,
+            input_count=len(inputs),
+            mode=self.validation,
+            today=today,
+        )
+        identifier = _checked_safety_identifier(safety_identifier) or self.safety_identifier
         try:
-            request = ImageRequest(prompt=prompt, options=merged, inputs=inputs, mask=resolved_mask)
+            request = ImageRequest(
+                prompt=prompt, options=merged, inputs=inputs, mask=resolved_mask, safety_identifier=identifier
+            )
         except ValidationError as exc:
             raise InvalidInputError(_prompt_problem(exc)) from None
         _check_for_backend(self.backend, request)
@@ -717,3 +758,18 @@ def _prompt_problem(exc: ValidationError) -> str:
     if error["loc"] and error["loc"][0] == "prompt":
         return f"the prompt must be 1 to 32000 characters: {error['msg']}"
     return str(error["msg"])
+
+
+def _checked_safety_identifier(value: str | None) -> str | None:
+    """A developer-chosen end-user id; refuse anything that looks like a credential (it is sent in clear)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_SAFETY_IDENTIFIER_CHARS:
+        raise ConfigurationError(
+            f"safety_identifier must be a non-empty string of at most {MAX_SAFETY_IDENTIFIER_CHARS} characters"
+        )
+    if value.startswith(("sk-", "sess-", "Bearer ")):
+        raise ConfigurationError(
+            "safety_identifier looks like an API key: use a stable hash of your end user's id, never a secret"
+        )
+    return value

@@ -13,6 +13,7 @@ dropped after the image, an HTML page with status 200, a cut JSON body, an in-st
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import threading
@@ -107,6 +108,9 @@ class _Registry:
     faults: list[BodyFault] = field(default_factory=list)
 
 
+# The latency the current create request deferred to its background work (see defer_latency).
+_JOB_LATENCY: contextvars.ContextVar[float] = contextvars.ContextVar("imagegen_emulator_job_latency", default=0.0)
+
 _REGISTRIES: weakref.WeakKeyDictionary[EmulatorState, _Registry] = weakref.WeakKeyDictionary()
 _REGISTRIES_LOCK = threading.Lock()
 
@@ -132,6 +136,25 @@ def clear_faults(state: EmulatorState) -> None:
     registry = _registry(state)
     with registry.lock:
         registry.faults.clear()
+
+
+def defer_latency(state: EmulatorState, record: RecordedRequest, latency: float) -> float:
+    """The delay to add before answering ``record``. The emulated latency stands for generation time: a
+    background create is answered at once and its work takes the latency instead; polls and resumes of a
+    background response are answered at once (a real retrieve is quick however long the generation)."""
+    if latency <= 0:
+        return latency
+    if record.method == "POST" and record.path == "/v1/responses":
+        if isinstance(record.json, dict) and record.json.get("background"):
+            _JOB_LATENCY.set(latency)
+            return 0.0
+        return latency
+    if record.method == "GET" and record.path.startswith("/v1/responses/"):
+        registry = _registry(state)
+        with registry.lock:
+            if record.path.rpartition("/")[2] in registry.runs:
+                return 0.0
+    return latency
 
 
 # --- the ledger ------------------------------------------------------------------------------------------
@@ -192,7 +215,11 @@ async def _work(
     generate: Callable[[str], Awaitable[wire.ResponseDraft]],
 ) -> None:
     state.store_response(_snapshot(response_id, body, "in_progress"))
+    run.add({"type": "response.in_progress", "response": _snapshot(response_id, body, "in_progress")})
     try:
+        latency = _JOB_LATENCY.get()
+        if latency > 0:
+            await asyncio.sleep(latency)
         draft = await generate(response_id)
     except Exception as exc:  # a refusal found while generating: the response fails, as the API reports it
         message = str(getattr(exc, "args", [""])[0] or "The response failed. (emulated)")
@@ -205,7 +232,7 @@ async def _work(
     events = wire.response_events(draft)
     delay = state.partial_delay
     for event in events:
-        if event["type"] in ("response.created",):
+        if event["type"] in ("response.created", "response.in_progress"):
             continue
         if delay > 0 and str(event["type"]).endswith("partial_image"):
             await asyncio.sleep(delay)

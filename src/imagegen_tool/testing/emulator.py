@@ -18,6 +18,7 @@ from typing import Any, Self
 import uvicorn
 
 from . import background
+from .api_rules import ApiRules
 from .background import BodyFault, Generation
 from .server import create_app
 from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
@@ -197,6 +198,14 @@ class Emulator:
         return self._state.files()
 
     # --- configuration and faults ----------------------------------------------------------------------
+
+    @property
+    def api_rules(self) -> ApiRules:
+        """The emulated API's own option rules (never the client's capability table). Play a given real API
+        with ``api_rules.refuse("input_fidelity", "high", model="gpt-image-2.5-sunburst")`` or
+        ``api_rules.accept(...)``; set ``api_rules.today`` to move its lifecycle clock. Overrides last until
+        :meth:`reset`."""
+        return self._state.api_rules
 
     @property
     def seed(self) -> int:

@@ -1,9 +1,10 @@
 """The emulator's HTTP application: the OpenAI endpoints imagegen-tool uses, served by Starlette.
 
 Every request is parsed once, logged (credentials redacted), then delayed or failed as the planned faults say,
-and only then served. Option validation is the core's (:meth:`ImageOptions.from_tool_param`), so the emulator
-refuses exactly what the client would refuse, with the API's error JSON. Images are rendered off the event
-loop in worker threads, so hundreds of concurrent streams stay responsive.
+and only then served. Options are validated with the emulated server's own rules (:mod:`.api_rules`, its own
+data), never with the client's capability table, so a wrong table entry shows up in tests; refusals use the
+API's error JSON. Images are rendered off the event loop in worker threads, so hundreds of concurrent streams
+stay responsive.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from imagegen_tool.errors import InvalidOptionsError
-from imagegen_tool.options import ImageOptions
-
 from . import background, images_rules, wire
+from .api_rules import RuleViolation
 from .state import (
     EmulatorState,
     PlannedFailure,
@@ -73,8 +72,6 @@ _IMAGE_OPTION_KEYS = (
 _INT_FORM_FIELDS = frozenset({"n", "partial_images", "output_compression", "frame_count", "frame_duration_ms"})
 # Legacy DALL·E parameters the GPT image models refuse (see the recorded `unknown_parameter` error).
 _LEGACY_IMAGE_PARAMS = ("response_format", "style")
-# Option names of ImageOptions errors → names on the wire.
-_WIRE_FIELDS = {"mask": "input_image_mask", "svg.reasoning_effort": "svg.reasoning.effort"}
 _DEFAULT_MODERATION_CATEGORIES = ("violence",)
 _MAX_PIXELS = 4096 * 4096
 _MAX_FRAMES = 64
@@ -195,6 +192,7 @@ async def _serve(request: Request, handler: Handler, state: EmulatorState) -> Re
     state.record(record)
 
     latency = state.latency
+    latency = background.defer_latency(state, record, latency)  # background work takes it, not its answers
     if latency > 0:
         await asyncio.sleep(latency)
     failure = state.take_failure(record.path)
@@ -290,22 +288,13 @@ async def _unknown_route(request: Request, incoming: _Incoming, state: EmulatorS
 # --- option validation (the core's rules) --------------------------------------------------------------
 
 
-def _check_options(tool: Mapping[str, Any], *, prefix: str, names: Mapping[str, str] = _WIRE_FIELDS) -> None:
-    """Validate an ``image_generation`` tool dict with the core's capability table; refuse like the API."""
+def _check_options(state: EmulatorState, tool: Mapping[str, Any], *, prefix: str, input_count: int = 0) -> None:
+    """Validate an ``image_generation`` tool dict with the emulated server's own rules (never the client's table:
+    see :mod:`.api_rules`); refuse like the API."""
     try:
-        ImageOptions.from_tool_param(tool)
-    except InvalidOptionsError as exc:
-        name = names.get(exc.field, exc.field)
-        param = f"{prefix}.{name}" if prefix else name
-        if exc.reason == "unknown option":
-            raise _APIError(400, f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter") from None
-        reason = f" {exc.reason[0].upper()}{exc.reason[1:]}." if exc.reason else ""
-        raise _APIError(
-            400,
-            f"Invalid value for '{param}': {_short(exc.value)}.{reason} Supported: {exc.allowed}.",
-            param=param,
-            code="invalid_value",
-        ) from None
+        state.api_rules.check_tool(tool, prefix=prefix, input_count=input_count)
+    except RuleViolation as exc:
+        raise _APIError(exc.status, exc.message, type=exc.type, param=exc.param, code=exc.code) from None
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -558,9 +547,11 @@ async def _create_response(request: Request, incoming: _Incoming, state: Emulato
         (i, t) for i, t in enumerate(tools) if isinstance(t, Mapping) and t.get("type") == "image_generation"
     ]
     for i, tool in image_tools:
-        _check_options(tool, prefix=f"tools[{i}]")
+        _check_options(state, tool, prefix=f"tools[{i}]")
     chain = _chain(state, body.get("previous_response_id"))
     found = _read_input(state, body.get("input"))
+    for i, tool in image_tools:
+        _check_options(state, tool, prefix=f"tools[{i}]", input_count=len(found.images))
     prompt = found.prompt or "An image"
 
     if body.get("background"):
@@ -921,7 +912,7 @@ async def _images(
     tool.update({k: params[k] for k in _IMAGE_OPTION_KEYS if params.get(k) is not None})
     if mask is not None:
         tool["input_image_mask"] = {"file_id": "uploaded-mask"}
-    _check_options(tool, prefix="", names={"svg.reasoning_effort": "svg.reasoning.effort"})
+    _check_options(state, tool, prefix="", input_count=len(inputs))
     resolved = _resolve(tool)
     stream = bool(params.get("stream"))
     if stream and resolved.output_format in ("gif", "svg"):

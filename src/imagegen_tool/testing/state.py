@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .api_rules import ApiRules
+
 __all__ = [
     "REDACTED",
     "EmulatorState",
@@ -151,6 +153,8 @@ class EmulatorState:
         self._responses: dict[str, dict[str, Any]] = {}
         self._items: dict[str, dict[str, Any]] = {}
         self._files: dict[str, StoredFile] = {}
+        #: The emulated API's option rules (its own data); switch answers with ``refuse``/``accept``.
+        self.api_rules = ApiRules()
 
     def reset(self) -> None:
         """Forget requests, responses, files and faults; restore the default moderation trigger."""
@@ -161,6 +165,8 @@ class EmulatorState:
             self._items.clear()
             self._files.clear()
             self.moderation_trigger = self.default_moderation_trigger
+        self.api_rules.reset()
+        self.api_rules.today = None
 
     def clear_faults(self) -> None:
         """Forget planned faults only (the logs and stored responses stay)."""
