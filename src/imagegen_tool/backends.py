@@ -27,6 +27,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import random
@@ -34,6 +35,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx2
@@ -69,9 +71,12 @@ __all__ = [
     "DEFAULT_MAX_WAIT",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_UPLOAD_TTL",
     "ImageBackend",
     "ResponsesBackend",
+    "UploadCache",
     "translate_openai_error",
+    "upload_cache_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -137,6 +142,60 @@ class ImageBackend(Protocol):
     async def aclose(self) -> None: ...
 
 
+#: How long an uploaded input image lives on OpenAI's side (``expires_after`` on upload; the Files API allows
+#: 1 hour to 30 days). The upload cache stops reusing its id ``UPLOAD_REUSE_MARGIN`` before that, so a request
+#: never names a file that expires while the image is being made.
+DEFAULT_UPLOAD_TTL = timedelta(days=1)
+UPLOAD_REUSE_MARGIN = timedelta(minutes=15)
+
+
+@runtime_checkable
+class UploadCache(Protocol):
+    """Where uploaded input images are remembered: a key (sha256 hex) -> OpenAI file id, until the file expires.
+    Every :class:`~imagegen_tool.store.ImageStore` is one; a shared store shares the cache between workers."""
+
+    def get_upload(self, key: str) -> str | None: ...
+
+    def put_upload(self, key: str, file_id: str, *, expires_at: datetime | None) -> None: ...
+
+    async def aget_upload(self, key: str) -> str | None: ...
+
+    async def aput_upload(self, key: str, file_id: str, *, expires_at: datetime | None) -> None: ...
+
+
+class _MemoryUploadCache:
+    """The upload cache of a backend used without a store: this process only, expired ids never returned."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[str, datetime | None]] = {}
+        self._lock = threading.Lock()
+
+    def get_upload(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[1] is not None and entry[1] <= datetime.now(UTC):
+                del self._entries[key]
+                entry = None
+        return entry[0] if entry else None
+
+    def put_upload(self, key: str, file_id: str, *, expires_at: datetime | None) -> None:
+        with self._lock:
+            self._entries[key] = (file_id, expires_at)
+
+    async def aget_upload(self, key: str) -> str | None:
+        return self.get_upload(key)
+
+    async def aput_upload(self, key: str, file_id: str, *, expires_at: datetime | None) -> None:
+        self.put_upload(key, file_id, expires_at=expires_at)
+
+
+def upload_cache_key(content_sha256: str, client: OpenAI | AsyncOpenAI) -> str:
+    """The upload cache key of some bytes for one API endpoint, organization and project: a file id is valid
+    only there (the key is never part of it)."""
+    scope = f"{client.base_url}\n{client.organization or ''}\n{client.project or ''}\n{content_sha256}"
+    return hashlib.sha256(scope.encode()).hexdigest()
+
+
 class ResponsesBackend:
     """The Responses API with the hosted ``image_generation`` tool, forced through ``tool_choice``.
 
@@ -155,8 +214,9 @@ class ResponsesBackend:
        sent: ``previous_response_id`` for the first, ``item_reference`` for the others. If the API rejects the
        continuation (expired or unknown response), the call is made once more with the images sent.
     2. Images up to ``inline_max_bytes`` (default 0: never) go inline as ``data:`` URLs.
-    3. Other bytes are uploaded once through the Files API (purpose ``vision``) and sent by file id; uploads
-       are cached by content hash for the life of the backend.
+    3. Other bytes are uploaded once through the Files API (purpose ``vision``, expiring after ``upload_ttl``)
+       and sent by file id. The file id is remembered in ``upload_cache`` (the generator's store: shared by
+       every worker of that store) by content hash until shortly before the file expires.
     4. URLs and file ids given by the caller are passed through unchanged.
     """
 
@@ -179,7 +239,11 @@ class ResponsesBackend:
         max_retries: int | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_wait: float = DEFAULT_MAX_WAIT,
+        upload_cache: UploadCache | None = None,
+        upload_ttl: timedelta | None = DEFAULT_UPLOAD_TTL,
     ) -> None:
+        if upload_ttl is not None and not timedelta(hours=1) <= upload_ttl <= timedelta(days=30):
+            raise ConfigurationError("upload_ttl must be between 1 hour and 30 days (or None: files never expire)")
         if background and not store:
             raise ConfigurationError(
                 "background mode needs stored responses: pass store=True, or background=False to run "
@@ -210,7 +274,9 @@ class ResponsesBackend:
         self.max_retries = max_retries
         self.poll_interval = poll_interval
         self.max_wait = max_wait
-        # sha256 of uploaded bytes -> file id: the same image is uploaded once per backend (and so per client).
+        self.upload_cache: UploadCache = upload_cache if upload_cache is not None else _MemoryUploadCache()
+        self.upload_ttl = upload_ttl
+        # sha256 of the bytes -> the file id the request being built refers to (fresh from the upload cache).
         self._uploaded: dict[str, str] = {}
 
     def __repr__(self) -> str:  # never shows the key
@@ -501,7 +567,7 @@ class ResponsesBackend:
         continuation = self.store
         while True:
             for item in self._pending_uploads(request, continuation):
-                self._uploaded[item.sha256 or ""] = self._upload(item)
+                self._uploaded[item.sha256 or ""] = self._cached_upload(item)
             wire = self._plan(request, continuation)
             kwargs = self.build(request, wire, stream=stream)
             _log_request(kwargs)
@@ -521,7 +587,7 @@ class ResponsesBackend:
         continuation = self.store
         while True:
             pending = self._pending_uploads(request, continuation)
-            file_ids = await asyncio.gather(*(self._aupload(item) for item in pending))
+            file_ids = await asyncio.gather(*(self._acached_upload(item) for item in pending))
             self._uploaded.update({item.sha256 or "": file_id for item, file_id in zip(pending, file_ids, strict=True)})
             wire = self._plan(request, continuation)
             kwargs = self.build(request, wire, stream=stream)
@@ -599,7 +665,7 @@ class ResponsesBackend:
         """Inputs whose bytes must go through the Files API first (not inlined, not uploaded before)."""
         pending: dict[str, InputImage] = {}
         for item in self._to_send(request, continuation):
-            if item.data is None or self._inline(item) or item.sha256 in self._uploaded:
+            if item.data is None or self._inline(item):
                 continue
             pending.setdefault(item.sha256 or "", item)
         return list(pending.values())
@@ -629,28 +695,75 @@ class ResponsesBackend:
 
     def _upload_args(self, item: InputImage) -> dict[str, Any]:
         extension = (item.mime_type or "image/png").rpartition("/")[2]
-        return {
+        args: dict[str, Any] = {
             "file": (f"input-{(item.sha256 or '')[:16]}.{extension}", item.data, item.mime_type),
             "purpose": "vision",
         }
+        if self.upload_ttl is not None:
+            args["expires_after"] = {"anchor": "created_at", "seconds": int(self.upload_ttl.total_seconds())}
+        return args
 
-    def _upload(self, item: InputImage) -> str:
+    def _cached_upload(self, item: InputImage) -> str:
+        """The file id of ``item``'s bytes: from the upload cache while it is fresh, else uploaded now."""
+        key = upload_cache_key(item.sha256 or "", self.client)
+        try:
+            cached = self.upload_cache.get_upload(key)
+        except (ImageGenerationError, OSError) as exc:  # a cache problem costs an upload, never the call
+            logger.warning("upload cache unreadable (%s); uploading again", exc)
+            cached = None
+        if cached is not None:
+            return cached
+        file_id, expires_at = self._upload(item)
+        try:
+            self.upload_cache.put_upload(key, file_id, expires_at=expires_at)
+        except (ImageGenerationError, OSError) as exc:
+            logger.warning("upload of %s not cached: %s", file_id, exc)
+        return file_id
+
+    async def _acached_upload(self, item: InputImage) -> str:
+        key = upload_cache_key(item.sha256 or "", self.async_client)
+        try:
+            cached = await self.upload_cache.aget_upload(key)
+        except (ImageGenerationError, OSError) as exc:
+            logger.warning("upload cache unreadable (%s); uploading again", exc)
+            cached = None
+        if cached is not None:
+            return cached
+        file_id, expires_at = await self._aupload(item)
+        try:
+            await self.upload_cache.aput_upload(key, file_id, expires_at=expires_at)
+        except (ImageGenerationError, OSError) as exc:
+            logger.warning("upload of %s not cached: %s", file_id, exc)
+        return file_id
+
+    def _reuse_until(self, uploaded: FileObject) -> datetime | None:
+        """Until when an uploaded file's id may be reused: its expiry less a margin (``None``: no expiry)."""
+        expiry = getattr(uploaded, "expires_at", None)
+        if isinstance(expiry, int | float) and expiry > 0:
+            expires = datetime.fromtimestamp(expiry, UTC)
+        elif self.upload_ttl is not None:
+            expires = datetime.now(UTC) + self.upload_ttl
+        else:
+            return None
+        return expires - UPLOAD_REUSE_MARGIN
+
+    def _upload(self, item: InputImage) -> tuple[str, datetime | None]:
         try:
             uploaded: FileObject = self.client.files.create(**self._upload_args(item))
             file_id = _file_id(uploaded)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc) from exc
         logger.debug("uploaded %s as %s", item, file_id)
-        return file_id
+        return file_id, self._reuse_until(uploaded)
 
-    async def _aupload(self, item: InputImage) -> str:
+    async def _aupload(self, item: InputImage) -> tuple[str, datetime | None]:
         try:
             uploaded: FileObject = await self.async_client.files.create(**self._upload_args(item))
             file_id = _file_id(uploaded)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc) from exc
         logger.debug("uploaded %s as %s", item, file_id)
-        return file_id
+        return file_id, self._reuse_until(uploaded)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

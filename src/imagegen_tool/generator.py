@@ -180,6 +180,7 @@ class ImageGenerator:
             store=store_responses,
             background=background,
             client_options=client_options,
+            upload_cache=self.store,  # uploaded inputs are shared by every worker of the store, until they expire
         )
 
     def __repr__(self) -> str:

@@ -31,7 +31,6 @@ import httpx2
 import openai
 from openai import AsyncOpenAI, OpenAI
 from openai.types import ImagesResponse, image_edit_params, image_generate_params
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
 from .backends import translate_openai_error
@@ -296,6 +295,8 @@ def _mask_from_reference(url: str | None) -> bytes:
 
 
 def _image_facts(data: bytes, what: str) -> tuple[str, tuple[int, int], bool]:
+    from PIL import Image, UnidentifiedImageError  # on first use: keeps Pillow out of `import imagegen_tool`
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             return (

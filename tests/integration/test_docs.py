@@ -1,10 +1,11 @@
-"""Every Python example in README.md and docs/*.md runs offline as written.
+"""Every Python example in README.md and docs/**/*.md runs offline as written, **on its own**.
 
-Each page's ```python blocks are joined in order into one script, run in a fresh interpreter in an empty
-directory with no OpenAI credentials (and ``OPENAI_BASE_URL`` pointing at a closed local port, so a stray
-default client fails fast instead of reaching the real API). Blocks that must not run (online use, fragments)
-are marked with an ``<!-- not-run -->`` line right before the fence. A page whose blocks define ``test_...``
-functions is also collected by pytest, so the pytest examples of the testing guide really pass.
+Each ```python block is run alone, in a fresh interpreter in an empty directory with no OpenAI credentials (and
+``OPENAI_BASE_URL`` pointing at a closed local port, so a stray default client fails fast instead of reaching
+the real API): a reader copies one snippet, not the page, so a block that leans on an import or a variable
+of an earlier block fails here (``NameError``). Blocks that must not run (online use, fragments) are marked
+with an ``<!-- not-run -->`` line right before the fence. A block that defines ``test_...`` functions is also
+collected by pytest, so the pytest examples of the testing guide really pass.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+# The guide pages a user learns from: each must show runnable code.
+GUIDES = {"quickstart", "agents", "editing", "streaming", "storage", "configuration", "errors", "testing"}
 NOT_RUN = "<!-- not-run -->"
 TIMEOUT = 120
 
@@ -62,11 +65,6 @@ def python_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def page_script(blocks: list[Block], page: Path) -> str:
-    parts = [f"# --- {page.name}, block at line {block.line}\n{block.code}" for block in blocks]
-    return "\n".join(parts)
-
-
 def offline_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI", "IMAGEGEN_"))}
     env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # discard port: nothing listens, nothing leaves the machine
@@ -102,35 +100,59 @@ def test_the_block_parser_honours_not_run_markers() -> None:
     assert [block.code for block in python_blocks(text)] == ["a = 1\n", "b = 2\n"]
 
 
-def test_every_page_is_listed_and_has_examples() -> None:
+def test_every_guide_is_listed_and_has_examples() -> None:
     names = {page.name for page in PAGES}
-    expected = {"quickstart", "agents", "editing", "streaming", "storage", "configuration", "errors", "testing"}
-    assert {f"{name}.md" for name in expected} <= names
+    assert {f"{name}.md" for name in GUIDES} <= names
     for page in PAGES:
-        if page.name != "index.md":
+        if page.stem in GUIDES:
             assert python_blocks(page.read_text("utf-8")), f"{page.name} has no runnable example"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
-def test_page_examples_run_offline(page: Path, tmp_path: Path) -> None:
-    blocks = python_blocks(page.read_text("utf-8"))
-    if not blocks:
-        pytest.skip(f"{page.name} has no Python examples")
-    script = tmp_path / f"test_doc_{page.stem.lower()}.py"
-    script.write_text(page_script(blocks, page), "utf-8")
+def _label(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+def all_blocks() -> list[object]:
+    """One ``pytest.param(page, block)`` per runnable block of every page, id ``docs/x.md:LINE``."""
+    return [
+        pytest.param(page, block, id=f"{_label(page)}:{block.line}")
+        for page in PAGES
+        for block in python_blocks(page.read_text("utf-8"))
+    ]
+
+
+def test_a_block_leaning_on_an_earlier_one_is_caught(tmp_path: Path) -> None:
+    """README's second snippet once used ``ImageOptions`` imported only by the first: alone, it must fail."""
+    blocks = python_blocks("```python\nfrom math import pi\n```\n\n```python\nprint(pi)\n```\n")
+    done = run_block(blocks[1], tmp_path, "demo")
+    assert done.returncode != 0 and "NameError" in done.stderr
+
+
+def run_block(block: Block, tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / f"test_doc_{name}_{block.line}.py"
+    script.write_text(block.code, "utf-8")
     work = tmp_path / "work"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
+    return run([sys.executable, str(script)], cwd=work)
 
-    done = run([sys.executable, str(script)], cwd=work)
-    assert done.returncode == 0, f"{page.name} examples failed:\n{done.stdout}\n{done.stderr}"
 
-    if re.search(r"^(async )?def test_", script.read_text("utf-8"), re.MULTILINE):
+@pytest.mark.parametrize(("page", "block"), all_blocks())
+def test_each_example_runs_offline_on_its_own(page: Path, block: Block, tmp_path: Path) -> None:
+    name = re.sub(r"\W", "_", page.stem.lower())
+    done = run_block(block, tmp_path, name)
+    assert done.returncode == 0, (
+        f"{_label(page)}, the block at line {block.line}, failed when run on its own "
+        f"(each snippet must work copied alone: its imports and set-up included):\n{done.stdout}\n{done.stderr}"
+    )
+
+    if re.search(r"^(async )?def test_", block.code, re.MULTILINE):
         fresh = tmp_path / "pytest-work"
         fresh.mkdir()
+        script = tmp_path / f"test_doc_{name}_{block.line}.py"
         collected = run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(script)],
             cwd=fresh,
         )
         assert collected.returncode == 0, (
-            f"pytest on {page.name} examples failed:\n{collected.stdout}\n{collected.stderr}"
+            f"pytest on {_label(page)}:{block.line} failed:\n{collected.stdout}\n{collected.stderr}"
         )

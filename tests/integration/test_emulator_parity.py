@@ -23,7 +23,7 @@ FIXTURES = RECORDED
 VERCEL = FIXTURES / "vercel-ai"
 PYDANTIC = FIXTURES / "pydantic-ai"
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="recorded fixtures not available")
+pytestmark = [pytest.mark.recorded, pytest.mark.skipif(not FIXTURES.is_dir(), reason="recorded fixtures not available")]
 
 # Recorded keys that only exist on one provider or in a hand-written cassette, never in OpenAI's own API.
 AZURE_ONLY = {"content_filters", "obfuscation"}

@@ -91,6 +91,27 @@ def test_an_image_made_in_one_process_is_edited_by_id_in_another(
     store.close()
 
 
+def test_workers_share_uploaded_inputs_through_the_store(
+    s3_server: SeaweedS3, s3_url: str, imagegen_emulator: Emulator
+) -> None:
+    """Without stored responses an edit uploads the input's bytes; the second worker finds the file id in S3."""
+    made = finish(
+        start_worker(
+            s3_server,
+            "generate",
+            worker_config(s3_server, s3_url, emulator=imagegen_emulator.url, count=1, label="owl"),
+        )
+    )
+    for _ in range(2):
+        config = worker_config(
+            s3_server, s3_url, emulator=imagegen_emulator.url, image_id=made[0]["id"], store_responses=False
+        )
+        finish(start_worker(s3_server, "edit", config))
+    uploads = imagegen_emulator.requests_to("/v1/files", "POST")
+    assert len(uploads) == 1
+    assert (uploads[0].form or {}).get("expires_after[anchor]") == "created_at"
+
+
 def test_two_processes_times_50_generations_lose_nothing_and_share_no_id(
     s3_server: SeaweedS3, s3_url: str, imagegen_emulator: Emulator
 ) -> None:

@@ -29,7 +29,12 @@ def _parser() -> argparse.ArgumentParser:
         default="forbidden",
         help="word that makes a prompt blocked by moderation; empty to disable (default: %(default)s)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every request on stderr: method, path, status, time, model, prompt and image options",
+    )
     return parser
 
 
@@ -39,14 +44,16 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
     if args.latency < 0:
         print("imagegen-emulator: --latency cannot be negative", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    # Only the emulator's own loggers get chattier with -v (uvicorn's access log would repeat the request line).
+    if args.verbose:
+        logging.getLogger("imagegen_tool.testing").setLevel(logging.INFO)
+    from . import EmulatorNotInstalledError
+
     try:
-        from .emulator import Emulator
-    except ImportError as exc:
-        print(
-            f"imagegen-emulator needs the emulator extra: pip install 'imagegen-tool[emulator]' ({exc})",
-            file=sys.stderr,
-        )
+        from . import Emulator
+    except EmulatorNotInstalledError as exc:
+        print(f"imagegen-emulator: {exc}", file=sys.stderr)
         return 1
     emulator = Emulator(
         host=args.host,

@@ -4,7 +4,9 @@
 files, faults, latency) before each test that uses it. ``openai_client`` and ``async_openai_client`` are real
 ``openai`` clients pointed at it with ``max_retries=0``, so an injected 429 or 5xx reaches the test at once.
 Imports of the emulator and the client happen inside the fixtures: installing imagegen-tool without the
-``emulator`` extra must not break anyone's pytest.
+``emulator`` extra must not break anyone's pytest (the plugin loads in every project that installs the
+package), so without it the plugin does nothing until a test asks for one of these fixtures, and that test
+fails with the command that installs the extra.
 """
 
 from __future__ import annotations
@@ -25,11 +27,22 @@ __all__ = ["async_openai_client", "imagegen_emulator", "openai_client"]
 TEST_API_KEY = "test-key"
 
 
+def _emulator_class() -> type[Emulator]:
+    from . import EmulatorNotInstalledError
+
+    try:
+        from . import Emulator
+    except EmulatorNotInstalledError as exc:
+        reason = str(exc)
+    else:
+        return Emulator
+    # Outside the except block: the report shows this one line, not the chain of import errors.
+    pytest.fail(f"the imagegen_emulator fixture cannot start: {reason}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def _imagegen_emulator_server() -> Iterator[Emulator]:
-    from .emulator import Emulator
-
-    with Emulator() as emulator:
+    with _emulator_class()() as emulator:
         yield emulator
 
 
@@ -55,8 +68,17 @@ def openai_client(imagegen_emulator: Emulator) -> Iterator[OpenAI]:
 
 try:
     import pytest_asyncio
-except ImportError:  # pragma: no cover - the async fixture needs pytest-asyncio
-    pass
+except ImportError:  # the async fixture needs pytest-asyncio: say so when a test asks for it
+
+    @pytest.fixture(name="async_openai_client")
+    def _async_openai_client_needs_pytest_asyncio() -> None:
+        """Needs pytest-asyncio (``pip install pytest-asyncio``)."""
+        pytest.fail(
+            "the async_openai_client fixture needs pytest-asyncio: pip install pytest-asyncio "
+            '(and set asyncio_mode = "auto" or mark the test with @pytest.mark.asyncio)',
+            pytrace=False,
+        )
+
 else:
 
     @pytest_asyncio.fixture

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import background, images_rules, wire
+from .access_log import log_request
 from .api_rules import RuleViolation
 from .state import (
     EmulatorState,
@@ -210,6 +211,7 @@ def _finish(response: Response, record: RecordedRequest, started: float) -> Resp
     response.headers.setdefault("x-request-id", wire.request_id())
     response.headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
     response.headers["openai-version"] = "2020-10-01"
+    log_request(record, time.perf_counter() - started)
     return response
 
 

@@ -1,7 +1,9 @@
 """Real, deterministic image bytes for the emulator, made with Pillow.
 
 A picture is a two-colour gradient with a few shapes, all derived from a hash of the prompt (and the
-emulator's seed), so the same request always yields the same bytes and tests can assert on them. Edits start
+emulator's seed), so the same request always yields the same bytes and tests can assert on them. The prompt's
+words are written across the top and an "EMULATED" caption along the bottom, so whoever opens the file sees
+at once what was asked and that no real model drew it. Edits start
 from the decoded input image, so their result visibly derives from it; a mask limits the change to the mask's
 transparent area, as the API does. Partial images are the final picture at a coarser resolution, less blurred
 with each index. Everything is drawn at the requested size with cheap operations (a 1024x1024 PNG takes a few
@@ -14,11 +16,12 @@ import base64
 import functools
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "Format",
@@ -36,6 +39,11 @@ RGB = tuple[int, int, int]
 
 # Largest edge of the input image embedded into an SVG edit: enough to see it, small enough to stay cheap.
 _SVG_EMBED_EDGE = 256
+#: The caption on every emulated image.
+CAPTION = "EMULATED · imagegen-tool"
+# Below this edge (pixels) text would be unreadable smudges: such images get no text.
+_MIN_TEXT_EDGE = 48
+_MAX_PROMPT_LINES = 3
 
 
 class UnreadableImageError(ValueError):
@@ -158,6 +166,7 @@ def _picture(job: RenderJob, frame: float = 0.0) -> Image.Image:
             Image.new("RGBA", size, (0, 0, 0, 0)) if spec.transparent else _gradient(palette, *size).convert("RGBA")
         )
         _shapes(ImageDraw.Draw(canvas), palette, *size, count=_shape_count(palette), frame=frame)
+        annotate(canvas, job.prompt, bands=not spec.transparent)
         return canvas
     base = ImageOps.fit(_decode(job.base).convert("RGBA"), size, Image.Resampling.BILINEAR)
     if job.mask is not None:
@@ -165,12 +174,121 @@ def _picture(job: RenderJob, frame: float = 0.0) -> Image.Image:
         keep = _decode(job.mask).convert("RGBA").getchannel("A").resize(size, Image.Resampling.NEAREST)
         fresh = _gradient(palette, *size).convert("RGBA")
         _shapes(ImageDraw.Draw(fresh), palette, *size, count=_shape_count(palette), frame=frame)
+        annotate(fresh, job.prompt)  # shows only where the mask lets the edit through
         return Image.composite(base, fresh, keep)
     # Without a mask: the input stays recognisable (corners untouched), the prompt adds shapes in the middle.
     inner = Image.new("RGBA", (spec.width // 2 or 1, spec.height // 2 or 1), (0, 0, 0, 0))
     _shapes(ImageDraw.Draw(inner), palette, *inner.size, count=2, frame=frame)
+    annotate(inner, job.prompt)
     base.alpha_composite(inner, (spec.width // 4, spec.height // 4))
     return base
+
+
+# --- text: the prompt and the "emulated" caption ---------------------------------------------------------
+
+
+def annotate(canvas: Image.Image, prompt: str, *, bands: bool = True) -> None:
+    """Write ``prompt`` (wrapped, at most three lines) across the top of ``canvas`` and :data:`CAPTION` along its
+    bottom. With ``bands`` each sits on a translucent dark band so it reads on any background; without (for
+    transparent images, whose clear pixels must stay clear) the letters get a dark outline instead.
+    ``canvas`` is RGBA, changed in place.
+    """
+    width, height = canvas.size
+    if min(width, height) < _MIN_TEXT_EDGE:
+        return
+    margin = max(2, min(width, height) // 64)
+    size = max(10, min(height // 16, width // 14))
+    font = _font(size)
+    caption, ellipsis = CAPTION, "…"
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        # The bitmap fallback font of old Pillow encodes text as latin-1 and raises on anything else.
+        prompt, caption, ellipsis = _latin1(prompt), _latin1(caption), "..."
+    measure = ImageDraw.Draw(canvas)
+    outline = {} if bands else {"stroke_width": max(1, size // 14), "stroke_fill": (0, 0, 0, 255)}
+    lines = wrap_words(prompt, width - 2 * margin, lambda text: measure.textlength(text, font=font), ellipsis)
+    if lines:
+        line_height = _line_height(measure, font)
+        layer, origin = _layer(canvas, width, margin * 2 + line_height * len(lines), 0, bands)
+        draw = ImageDraw.Draw(layer)
+        for index, line in enumerate(lines):
+            position = (margin, origin + margin + index * line_height)
+            draw.text(position, line, font=font, fill=(255, 255, 255, 255), **outline)  # type: ignore[arg-type]
+        if bands:
+            canvas.alpha_composite(layer)
+
+    caption_font = _font(max(8, size * 2 // 3))
+    caption_height = _line_height(measure, caption_font) + 2 * margin
+    top = max(0, height - caption_height)
+    layer, origin = _layer(canvas, width, caption_height, top, bands)
+    caption_width = measure.textlength(caption, font=caption_font)
+    ImageDraw.Draw(layer).text(
+        (width - margin - caption_width, origin + margin),
+        caption,
+        font=caption_font,
+        fill=(255, 214, 0, 255),
+        **outline,  # type: ignore[arg-type]
+    )
+    if bands:
+        canvas.alpha_composite(layer, (0, top))
+
+
+def _layer(canvas: Image.Image, width: int, height: int, top: int, bands: bool) -> tuple[Image.Image, int]:
+    """Where to draw a line of text: a band of its own to composite at ``top`` (origin 0), or the canvas itself."""
+    return (_band(width, height), 0) if bands else (canvas, top)
+
+
+def _band(width: int, height: int) -> Image.Image:
+    # Only the band is composited (not a full-size overlay): a few milliseconds less per 1024x1024 image.
+    return Image.new("RGBA", (width, height), (0, 0, 0, 150))
+
+
+def wrap_words(text: str, max_width: float, measure: Callable[[str], float], ellipsis: str = "…") -> list[str]:
+    """``text`` split into lines no wider than ``max_width`` (by ``measure``), at most three; an overlong word
+    is cut to fit, and a prompt that does not fit ends with an ellipsis."""
+    lines: list[str] = []
+    current = ""
+    truncated = False
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if measure(candidate) <= max_width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        if len(lines) == _MAX_PROMPT_LINES:
+            current, truncated = "", True
+            break
+        current = _cut(word, max_width, measure)
+    if current:
+        lines.append(current)
+    if truncated:
+        lines[-1] = _cut(lines[-1], max_width, measure, suffix=ellipsis)
+    return lines
+
+
+def _cut(text: str, max_width: float, measure: Callable[[str], float], suffix: str = "") -> str:
+    """``text`` shortened from the end until it fits with ``suffix`` appended (the suffix always is)."""
+    while text and measure(text + suffix) > max_width:
+        text = text[:-1]
+    return text + suffix
+
+
+@functools.lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        # Pillow >= 10.1 ships a scalable default font (with FreeType, as in every wheel).
+        return ImageFont.load_default(size=size)
+    except (TypeError, AttributeError, ImportError, OSError):  # older Pillow: the small bitmap font
+        return ImageFont.load_default()
+
+
+def _latin1(text: str) -> str:
+    return text.replace("…", "...").encode("latin-1", "replace").decode("latin-1")
+
+
+def _line_height(draw: ImageDraw.ImageDraw, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    _, top, _, bottom = draw.textbbox((0, 0), "Ag", font=font)
+    return int(bottom - min(top, 0)) + 2
 
 
 @functools.lru_cache(maxsize=16)
@@ -311,8 +429,40 @@ def _svg_document(job: RenderJob, shapes_limit: int | None = None) -> str:
         else:
             points = f"{cx},{cy - radius} {cx + radius},{cy + radius} {cx - radius},{cy + radius}"
             parts.append(f'<polygon points="{points}" fill="{fill}"/>')
+    parts += svg_annotation(job.prompt, width, height, bands=not (spec.transparent and job.base is None))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def svg_annotation(prompt: str, width: int, height: int, *, bands: bool = True) -> list[str]:
+    """The SVG elements of :func:`annotate`: the prompt's words at the top, the caption at the bottom, on
+    translucent bands (or, without ``bands``, outlined so a transparent background stays clear)."""
+    if min(width, height) < _MIN_TEXT_EDGE:
+        return []
+    margin = max(2, min(width, height) // 64)
+    size = max(10, min(height // 16, width // 14))
+    # No font metrics in SVG: an average glyph is about 0.55 em wide in sans-serif faces.
+    lines = wrap_words(prompt, width - 2 * margin, lambda text: len(text) * size * 0.55)
+    line_height = round(size * 1.25)
+    caption_size = max(8, size * 2 // 3)
+    caption_band = round(caption_size * 1.25) + 2 * margin
+    outline = "" if bands else f' stroke="#000" stroke-width="{max(1, size // 14)}" paint-order="stroke"'
+    parts = [f'<g font-family="sans-serif"{outline}>']
+    band = '<rect y="{}" width="{}" height="{}" fill="#000" fill-opacity="0.59" stroke="none"/>'
+    if lines:
+        if bands:
+            parts.append(band.format(0, width, 2 * margin + line_height * len(lines)))
+        for index, line in enumerate(lines):
+            y = margin + size + index * line_height
+            parts.append(f'<text x="{margin}" y="{y}" font-size="{size}" fill="#fff">{escape(line)}</text>')
+    if bands:
+        parts.append(band.format(height - caption_band, width, caption_band))
+    parts += [
+        f'<text x="{width - margin}" y="{height - margin - caption_size // 4}" font-size="{caption_size}" '
+        f'text-anchor="end" fill="#ffd600">{escape(CAPTION)}</text>',
+        "</g>",
+    ]
+    return parts
 
 
 def _hex(color: RGB) -> str:
