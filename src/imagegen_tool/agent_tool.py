@@ -66,6 +66,7 @@ from .capabilities import ModelCapabilities, capabilities_for, default_image_mod
 from .errors import ConfigurationError, ImageGenerationError, InvalidInputError
 from .generator import ImageGenerator
 from .images import GeneratedImage
+from .inputs import AGENT_INPUT_POLICY, InputPolicy, input_policy
 from .options import ImageOptions
 from .redact import redact
 from .request import DEFAULT_TEXT_MODEL, MAX_PROMPT_CHARS
@@ -576,7 +577,8 @@ def describe_validation_error(error: ValidationError, *, tool_name: str = "the t
     """An agent-facing account of invalid tool arguments: which argument, what was wrong, what to do."""
     problems = []
     for item in error.errors(include_url=False)[:5]:
-        field = ".".join(str(part) for part in item["loc"]) or "arguments"
+        # Argument names come from the agent too: never echo control characters back to it.
+        field = "".join(ch if ch.isprintable() else "?" for ch in ".".join(map(str, item["loc"]))[:80]) or "arguments"
         if item["type"] == "extra_forbidden":
             problems.append(
                 f"'{field}' is not an argument of this tool (the developer may have fixed it); leave it out"
@@ -919,6 +921,8 @@ class AgentImageTool:
         preview_max_source_pixels: previews are made only for images up to this many pixels.
         display: what the model is told about where an image is (see :data:`Display`).
         thread_sessions: continue from the latest image of the same conversation when no ``image_ids`` are given.
+        input_policy: what the agent may name as input images (default: only images this store handed out;
+            see :class:`~imagegen_tool.inputs.InputPolicy` to allow file ids, URLs or file names).
         name, description: the tool's name and the description the model reads.
     """
 
@@ -944,6 +948,7 @@ class AgentImageTool:
         base_url: str | None = None,
         text_model: str | None = None,
         api: Literal["responses", "images"] | None = None,
+        input_policy: InputPolicy = AGENT_INPUT_POLICY,
     ) -> None:
         if display not in get_args(Display):
             raise ConfigurationError(f"display must be one of {', '.join(get_args(Display))}, not {display!r}")
@@ -981,6 +986,7 @@ class AgentImageTool:
         self.preview_max_source_pixels = preview_max_source_pixels
         self.display: Display = display
         self.thread_sessions = thread_sessions
+        self.input_policy = input_policy
         self.name = name
         self.args_model = build_args_schema(self.options, exposed, allow_inputs=allow_inputs, name=_schema_name(name))
         self.description = description or tool_description(allow_inputs, include_preview)
@@ -1098,7 +1104,7 @@ class AgentImageTool:
     def agent_inputs(self) -> contextlib.AbstractContextManager[object]:
         """The context in which the generator resolves the agent's input images: where the agent input policy
         (only images this store handed out, unless the developer opts in to more) applies to every adapter."""
-        return contextlib.nullcontext()
+        return input_policy(self.input_policy)
 
     def _generate_kwargs(self, args: ToolArguments, thread_id: object | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"options": self.options, "session": self.session_for(thread_id)}

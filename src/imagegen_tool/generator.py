@@ -40,14 +40,14 @@ from .errors import (
     NoImageReturnedError,
     StorageError,
 )
-from .imageinfo import inspect_image
+from .imageinfo import ImageDataError, check_image
 from .images import GeneratedImage, ImageRecord
-from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputResolver, check_mask
+from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputPolicy, InputResolver, check_mask
 from .options import ImageMask, ImageOptions, check_request
 from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, MAX_SAFETY_IDENTIFIER_CHARS, ImageRequest
 from .results import GenerationResult
-from .store import ImageStore, new_image_id
+from .store import ImageStore, safe_image_id
 from .store_factory import DEFAULT_STORE_DIR, open_store
 from .streaming import (
     AsyncImageEventStream,
@@ -100,6 +100,8 @@ class ImageGenerator:
             path is refused, symlinks followed.
         max_input_bytes: size limit of an input image.
         allow_input_urls: whether ``http(s)`` image URLs may be passed through to the API (never fetched here).
+        input_policy: which kinds of inputs callers may name (default: all, for your own Python calls; agent
+            adapters apply :data:`~imagegen_tool.inputs.AGENT_INPUT_POLICY` to the calls they make).
         validation: how options are checked before a request: ``"known"`` (default) refuses only what the
             capability table's evidence says the API refuses and sends what it does not know (an API refusal
             then raises ``InvalidOptionsError(source="api")``); ``"strict"`` also refuses what the table does not
@@ -131,6 +133,7 @@ class ImageGenerator:
         input_roots: Sequence[str | os.PathLike[str]] = (),
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         allow_input_urls: bool = True,
+        input_policy: InputPolicy | None = None,
         api: Literal["responses", "images"] | None = None,
         validation: ValidationMode = "known",
         today: Callable[[], datetime.date] | None = None,
@@ -155,7 +158,11 @@ class ImageGenerator:
         self._owns_store = not isinstance(store, ImageStore)
         self.keep_partials = keep_partials
         self.inputs = InputResolver(
-            self.store, input_roots=input_roots, max_bytes=max_input_bytes, allow_urls=allow_input_urls
+            self.store,
+            input_roots=input_roots,
+            max_bytes=max_input_bytes,
+            allow_urls=allow_input_urls,
+            policy=input_policy,
         )
         self.options = (
             options
@@ -376,7 +383,8 @@ class ImageGenerator:
             latest = self.store.latest(session)
             # A deleted latest image just means the conversation has no image to continue from.
             images = [latest] if latest and self.store.exists(latest) else []
-        inputs = self.inputs.resolve_all(images)
+        # Stored images the backend can continue from are read only if it ends up sending them.
+        inputs = self.inputs.resolve_all(images, continuable=_continues(self.backend))
         resolved_mask = None
         if mask is not None:
             if not inputs:
@@ -597,9 +605,17 @@ class ImageGenerator:
     def _record(
         self, parsed: ParsedResponse, image: ParsedImage, data: bytes, request: ImageRequest | None
     ) -> ImageRecord:
-        info = inspect_image(data)
+        try:
+            info = check_image(data)
+        except ImageDataError as exc:  # the service's fault, not the caller's: this image only
+            raise GenerationFailedError(
+                f"the image service returned an unusable image: {exc.reason}",
+                code=exc.code,
+                response_id=parsed.response_id,
+                call_id=image.call_id,
+            ) from None
         return ImageRecord(
-            id=image.call_id or new_image_id(),
+            id=safe_image_id(image.call_id),
             mime_type=info.mime_type,
             format=info.format,
             width=info.width,
@@ -631,9 +647,9 @@ class ImageGenerator:
     def _already_stored(self, call_id: str, response_id: str | None) -> GeneratedImage | None:
         """The stored handle of this image call of this response, if an earlier call or recovery stored it."""
         try:
-            if not self.store.exists(call_id):
+            if not self.store.exists(safe_image_id(call_id)):
                 return None
-            found = self.store.get(call_id)
+            found = self.store.get(safe_image_id(call_id))
         except (ImageGenerationError, OSError):
             return None
         return found if found.call_id == call_id and found.response_id == response_id else None
@@ -712,6 +728,11 @@ def _recordable(options: ImageOptions) -> ImageOptions:
         return options
     digest = hashlib.sha256((mask.image_url or "").encode()).hexdigest()[:16]
     return options.model_copy(update={"mask": ImageMask(image_url=f"data-url-omitted:sha256={digest}")})
+
+
+def _continues(backend: ImageBackend) -> bool:
+    """Whether the backend may continue from stored responses instead of sending stored input images."""
+    return getattr(backend, "name", "") == "responses" and bool(getattr(backend, "store", False))
 
 
 def _wants_stream(request: ImageRequest, on_event: object) -> bool:
@@ -849,6 +870,8 @@ def _checked_response_id(response_id: str) -> str:
 
 def _prompt_problem(exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
     if error["loc"] and error["loc"][0] == "prompt":
         return f"the prompt must be 1 to 32000 characters: {error['msg']}"
     return str(error["msg"])

@@ -47,6 +47,7 @@ from .backends import ImageBackend
 from .errors import ImageGenerationError
 from .generator import ImageGenerator
 from .images import GeneratedImage
+from .inputs import AGENT_INPUT_POLICY, InputPolicy
 from .options import TRUSTED_CONTEXT, ImageOptions
 from .store import ImageStore
 from .streaming import StreamEvent
@@ -186,6 +187,10 @@ class ImageGenerationTool(BaseTool):
     the generator has ``keep_partials=True``). Custom events never enter the conversation, the agent's context
     or checkpoints."""
 
+    input_policy: InputPolicy = AGENT_INPUT_POLICY
+    """What the agent may name as input images: by default only images this tool's store handed out (no
+    OpenAI file ids, URLs or local file names); see :class:`~imagegen_tool.inputs.InputPolicy` to opt in."""
+
     _core: AgentImageTool = PrivateAttr()
 
     def __init__(
@@ -241,6 +246,7 @@ class ImageGenerationTool(BaseTool):
             base_url=base_url,
             text_model=text_model,
             api=api,
+            input_policy=kwargs.get("input_policy", AGENT_INPUT_POLICY),
         )
         kwargs.setdefault("args_schema", core.args_model)
         kwargs["description"] = core.description

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .inputs import InputImage
 from .options import ImageMask, ImageOptions, ImageReference
@@ -52,6 +52,14 @@ class ImageRequest(BaseModel):
     """Continue explicitly from this stored response (e.g. an agent already on the Responses API)."""
     safety_identifier: str | None = Field(default=None, min_length=1, max_length=MAX_SAFETY_IDENTIFIER_CHARS)
     """A stable id of the end user (e.g. a hash of the account id), sent as ``safety_identifier``."""
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_words(cls, prompt: str) -> str:
+        # Control and zero-width characters count as nothing: such a prompt would be paid for and mean nothing.
+        if not any(ch.isprintable() and not ch.isspace() for ch in prompt):
+            raise ValueError("the prompt is empty or only whitespace; describe the image to draw")
+        return prompt
 
     @property
     def input_ids(self) -> tuple[str, ...]:

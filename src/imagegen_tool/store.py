@@ -86,10 +86,14 @@ def new_image_id(prefix: str = "img") -> str:
 
 def safe_image_id(candidate: str | None, prefix: str = "img") -> str:
     """A handle id for an id the API gave (e.g. an ``image_generation_call`` id): kept when it is a valid
-    handle id, otherwise a fresh id. Ids from the API are untrusted, but an image that was paid for is never
-    refused because of its id."""
+    handle id, otherwise derived from it (the same odd id always maps to the same handle id, so a recovery
+    finds what an earlier call stored), or a fresh id when there is none. Ids from the API are untrusted, but
+    an image that was paid for is never refused because of its id."""
     if candidate is not None and is_valid_image_id(candidate):
         return candidate
+    if candidate:
+        digest = hashlib.sha256(str(candidate).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return f"{prefix}_{digest}"
     return new_image_id(prefix)
 
 
@@ -472,7 +476,7 @@ class LocalImageStore(ImageStore):
     # -- previews -----------------------------------------------------------------------------------------
 
     def save_partial(self, data: bytes, *, call_id: str, index: int) -> PartialImage:
-        self._checked(call_id)
+        call_id = _call_key(call_id)
         info = inspect_image(data)
         name = f"{call_id}{_PARTIAL_MARK}{int(index)}.{info.extension}"
 
@@ -512,7 +516,7 @@ class LocalImageStore(ImageStore):
         )
 
     def delete_partials(self, call_id: str) -> None:
-        self._checked(call_id)
+        call_id = _call_key(call_id)
         try:
             self._retrying(lambda: _remove_tree(self._subdir(_PARTIALS_DIR), call_id))
         except OSError as exc:
@@ -688,12 +692,12 @@ class LocalImageStore(ImageStore):
             return self._fds[name]
 
     def _retrying(self, operation: Callable[[], T]) -> T:
-        """Run ``operation``; if the store's directory was removed or replaced meanwhile (ENOENT/ESTALE from a
-        directory handle), reopen the directories once and try again."""
+        """Run ``operation``; if it failed because the store's directory was removed or replaced meanwhile (the
+        open handle then points to a deleted directory), reopen the directories once and try again."""
         try:
             return operation()
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ESTALE) or not self._fds or self._root_still_open():
+        except OSError:
+            if not self._fds or self._root_still_open():
                 raise
         with self._lock:
             self._close_fds()
@@ -794,38 +798,35 @@ class LocalImageStore(ImageStore):
     # -- internals: cleaning --------------------------------------------------------------------------------
 
     def _clean_on_open(self) -> None:
-        """Remove what killed processes left in ``.tmp/`` and ``.partials/`` (never lists the images)."""
-        stale_before = time.time() - self.grace_period.total_seconds()
-        root = self._fds[""]
-        for name in (_TEMP_DIR, _PARTIALS_DIR):
-            try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=root)
-            except OSError:
-                continue
-            try:
-                removed, _ = _remove_stale_entries(fd, stale_before)
-            except OSError as exc:
-                logger.warning("cannot clean %s: %s", self.root / name, _reason(exc))
-                removed = 0
-            finally:
-                os.close(fd)
-            if removed:
-                logger.info("removed %d stale temporary entries from %s", removed, self.root / name)
+        """Remove what killed processes left in the store's own folders (never lists the images)."""
+        try:
+            removed, _ = self._clean_folders(time.time() - self.grace_period.total_seconds(), self._fds[""])
+        except OSError as exc:
+            logger.warning("cannot clean the temporary files of %s: %s", self.root, _reason(exc))
+            return
+        if removed:
+            logger.info("removed %d stale temporary entries from %s", removed, self.root)
 
-    def _clean_temporaries(self, stale_before: float, *, include_root: list[_Entry]) -> tuple[int, int]:
+    def _clean_folders(self, stale_before: float, root: int) -> tuple[int, int]:
+        """Stale entries of ``.tmp/`` and ``.partials/`` (whole call folders), and stale ``.tmp-*`` files of
+        ``.sessions/`` and ``.uploads/``: (entries removed, bytes freed)."""
         removed = freed = 0
-        root = self._root_fd()
-        for name in (_TEMP_DIR, _PARTIALS_DIR):
+        for name, prefix in ((_TEMP_DIR, ""), (_PARTIALS_DIR, ""), (_SESSIONS_DIR, ".tmp-"), (_UPLOADS_DIR, ".tmp-")):
             try:
                 fd = os.open(name, _DIR_FLAGS, dir_fd=root)
             except OSError:
                 continue
             try:
-                count, size = _remove_stale_entries(fd, stale_before)
+                count, size = _remove_stale_entries(fd, stale_before, prefix=prefix)
             finally:
                 os.close(fd)
             removed += count
             freed += size
+        return removed, freed
+
+    def _clean_temporaries(self, stale_before: float, *, include_root: list[_Entry]) -> tuple[int, int]:
+        root = self._root_fd()
+        removed, freed = self._clean_folders(stale_before, root)
         for entry in include_root:  # temporary files and previews written by earlier versions
             if entry.mtime < stale_before:
                 freed += _unlink_counted(entry.name, root, entry.size)
@@ -1047,11 +1048,14 @@ def _remove_tree(parent: int, name: str) -> tuple[int, int]:
     return removed, freed
 
 
-def _remove_stale_entries(dir_fd: int, stale_before: float) -> tuple[int, int]:
-    """Remove the entries of ``dir_fd`` not modified since ``stale_before`` (folders with their files)."""
+def _remove_stale_entries(dir_fd: int, stale_before: float, *, prefix: str = "") -> tuple[int, int]:
+    """Remove the entries of ``dir_fd`` whose names start with ``prefix`` and that were not modified since
+    ``stale_before`` (folders with their files)."""
     removed = freed = 0
     with os.scandir(dir_fd) as entries:
         for item in entries:
+            if not item.name.startswith(prefix):
+                continue
             try:
                 st = item.stat(follow_symlinks=False)
             except OSError:
@@ -1065,6 +1069,14 @@ def _remove_stale_entries(dir_fd: int, stale_before: float) -> tuple[int, int]:
                 freed += _unlink_counted(item.name, dir_fd, st.st_size)
                 removed += 1
     return removed, freed
+
+
+def _call_key(call_id: str) -> str:
+    """The folder name of a call's previews. Call ids come from the API: one that is not a safe name is
+    hashed (consistently, so ``delete_partials`` finds what ``save_partial`` wrote) rather than refused."""
+    if is_valid_image_id(call_id):
+        return call_id
+    return "call-" + hashlib.sha256(str(call_id).encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def _session_name(session: str) -> str:

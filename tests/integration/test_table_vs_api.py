@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 from PIL import Image
 
-from imagegen_tool import ImageGenerator, InvalidOptionsError
+from imagegen_tool import ImageGenerator, InvalidInputError, InvalidOptionsError
 from imagegen_tool.errors import ConfigurationError
 from imagegen_tool.options import _WARNED_DEPRECATED
 from imagegen_tool.testing import Emulator
@@ -201,7 +201,8 @@ def test_more_than_16_input_images_are_refused_before_any_request(
         path.write_bytes(_png((16 + i, 16)))
         paths.append(path)
     generator = _generator(tmp_path / "images", openai_client, input_roots=[tmp_path])
-    with pytest.raises(InvalidOptionsError) as info:
+    # The input resolver counts distinct inputs first (InvalidInputError); the table's rule backs it up.
+    with pytest.raises((InvalidOptionsError, InvalidInputError)) as info:
         generator.edit("combine them", paths)
     assert "16" in str(info.value)
     assert imagegen_emulator.requests == []

@@ -261,8 +261,23 @@ def test_partials_live_in_a_folder_per_call_removed_without_scanning_the_store(
     assert Path(other.path or "").exists()
     assert len(scanned) == 1 and scanned[0] != str(tmp_path)  # only the call's own folder was listed
     store.delete_partials("ig_never_streamed")
+    store.delete_partials("../ig_other")  # an odd call id from the API names its own (hashed) folder
+    assert Path(other.path or "").exists()
+
+
+def test_call_ids_that_are_not_safe_names_still_get_previews(tmp_path: Path) -> None:
+    store = LocalImageStore(tmp_path)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    for call_id in ("../../escape", "ig/with/slashes", "x" * 500, "ig_\n\x00"):
+        partial = store.save_partial(_png(), call_id=call_id, index=0)
+        assert Path(partial.path or "").resolve().is_relative_to(tmp_path / ".partials")
+        assert partial.call_id == call_id or partial.call_id.startswith("call-")
+        store.delete_partials(call_id)
+        assert not Path(partial.path or "").exists()
+    assert not outside.exists()
+    assert os.listdir(tmp_path / ".partials") == []
     with pytest.raises(InvalidInputError):
-        store.delete_partials("../ig_other")
+        store.get("../ig_other")
 
 
 def test_stale_temporaries_and_previews_are_cleaned_when_a_store_opens(tmp_path: Path) -> None:
