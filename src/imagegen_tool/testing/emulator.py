@@ -22,6 +22,7 @@ from .api_rules import ApiRules
 from .background import BodyFault, Generation
 from .server import create_app
 from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
+from .stream_variants import StreamShape
 
 __all__ = ["Emulator"]
 
@@ -198,6 +199,13 @@ class Emulator:
         return self._state.files()
 
     # --- configuration and faults ----------------------------------------------------------------------
+
+    def shape_responses(self, shape: StreamShape | None = None, /, **fields: Any) -> None:
+        """Make Responses answers look like a given server until :meth:`reset`: ``style="azure"`` (no
+        ``image_generation_call.completed`` event, image items ``done`` with status ``"generating"``),
+        ``ending="failed" | "incomplete" | "error"`` (with ``incomplete_reason="max_output_tokens" |
+        "content_filter"``), ``queued=True`` (a ``response.queued`` event first). See :class:`StreamShape`."""
+        self._state.stream_shape = shape if shape is not None else StreamShape(**fields)
 
     @property
     def api_rules(self) -> ApiRules:
