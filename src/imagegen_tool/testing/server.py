@@ -339,14 +339,16 @@ def _auto_size(prompt: str, base: bytes | None) -> str:
     return "1024x1024"
 
 
-def _resolve(tool: Mapping[str, Any], *, prompt: str = "", base: bytes | None = None) -> _Resolved:
+def _resolve(
+    tool: Mapping[str, Any], *, prompt: str = "", base: bytes | None = None, auto_quality: str = "high"
+) -> _Resolved:
     size = tool.get("size") or "auto"
     if size == "auto":
         size = _auto_size(prompt, base)
     width, _, height = str(size).partition("x")
     quality = tool.get("quality") or "auto"
     if quality == "auto":
-        quality = "high"  # what both recorded responses report for quality=auto
+        quality = auto_quality  # the recorded Responses bodies report "high" for quality=auto
     background = tool.get("background") or "auto"
     if background == "auto":
         background = "opaque"
