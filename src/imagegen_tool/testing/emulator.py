@@ -198,6 +198,11 @@ class Emulator:
         """Uploaded files by id."""
         return self._state.files()
 
+    def expire_file(self, file_id: str) -> bool:
+        """Make an uploaded file expire now, as the API does once its ``expires_after`` has passed: it is no
+        longer listed, retrieved or usable as an input. Returns whether the file existed."""
+        return self._state.expire_file(file_id)
+
     # --- configuration and faults ----------------------------------------------------------------------
 
     def shape_responses(self, shape: StreamShape | None = None, /, **fields: Any) -> None:

@@ -827,16 +827,47 @@ async def _create_file(request: Request, incoming: _Incoming, state: EmulatorSta
             code="invalid_value",
         )
     upload = uploads[0]
+    created_at = int(time.time())
+    seconds = _file_expiry_seconds(incoming.fields)
     stored = StoredFile(
         id=wire.file_id(),
         filename=upload.filename or "upload",
         purpose=purpose,
         content=upload.data,
-        created_at=int(time.time()),
+        created_at=created_at,
         content_type=upload.content_type,
+        expires_at=created_at + seconds if seconds is not None else None,
     )
     state.add_file(stored)
     return JSONResponse(stored.to_wire())
+
+
+def _file_expiry_seconds(fields: Mapping[str, str]) -> int | None:
+    """``expires_after`` of an upload (multipart: ``expires_after[anchor]``, ``expires_after[seconds]``), checked
+    as the SDK documents it: anchor ``created_at``, 3600 to 2592000 seconds."""
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise _APIError(
+            400,
+            f"Invalid value for 'expires_after.anchor': {anchor!r}. Supported values are: 'created_at'.",
+            param="expires_after.anchor",
+            code="invalid_value",
+        )
+    try:
+        value = int(seconds or "")
+    except ValueError:
+        value = -1
+    if not 3600 <= value <= 2592000:
+        raise _APIError(
+            400,
+            f"Invalid 'expires_after.seconds': {seconds!r}. Expected an integer between 3600 and 2592000.",
+            param="expires_after.seconds",
+            code="invalid_value",
+        )
+    return value
 
 
 async def _list_files(request: Request, incoming: _Incoming, state: EmulatorState) -> Response:
