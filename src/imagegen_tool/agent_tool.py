@@ -62,7 +62,14 @@ from pydantic import (
 )
 
 from .backends import ImageBackend
-from .capabilities import ModelCapabilities, capabilities_for, default_image_model, general_rules, known_models
+from .capabilities import (
+    ModelCapabilities,
+    ValidationMode,
+    capabilities_for,
+    default_image_model,
+    general_rules,
+    known_models,
+)
 from .errors import ConfigurationError, ImageGenerationError, InvalidInputError
 from .generator import ImageGenerator
 from .images import GeneratedImage
@@ -949,6 +956,8 @@ class AgentImageTool:
         text_model: str | None = None,
         api: Literal["responses", "images"] | None = None,
         input_policy: InputPolicy = AGENT_INPUT_POLICY,
+        validation: ValidationMode | None = None,
+        safety_identifier: str | None = None,
     ) -> None:
         if display not in get_args(Display):
             raise ConfigurationError(f"display must be one of {', '.join(get_args(Display))}, not {display!r}")
@@ -965,11 +974,17 @@ class AgentImageTool:
                 base_url=base_url,
                 text_model=text_model or DEFAULT_TEXT_MODEL,
                 api=api,
+                validation=validation or "known",
+                safety_identifier=safety_identifier,
             )
-        elif any(x is not None for x in (store, backend, client, async_client, api_key, base_url, text_model, api)):
+        elif any(
+            x is not None
+            for x in (store, backend, client, async_client, api_key, base_url, text_model, api, validation)
+        ) or (safety_identifier is not None):
             raise ConfigurationError("pass either generator=... or the settings to make one (store, client, ...)")
         self.generator = generator
-        self.options = generator.options.merge(options)
+        # The developer's defaults are checked in the generator's validation mode ("off" lets anything through).
+        self.options = generator.options.merge(options, validation=generator.validation)
         if exposed_options is None:
             exposed = tuple(f for f in DEFAULT_EXPOSED_OPTIONS if getattr(self.options, f) is None)
         else:

@@ -41,7 +41,7 @@ from .errors import (
     StorageError,
 )
 from .imageinfo import ImageDataError, check_image
-from .images import GeneratedImage, ImageRecord
+from .images import GeneratedImage, ImageRecord, Usage
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputPolicy, InputResolver, check_mask
 from .options import ImageMask, ImageOptions, check_request
 from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
@@ -629,7 +629,7 @@ class ImageGenerator:
             text_model=parsed.text_model,
             options=_recordable(request.options) if request is not None else ImageOptions(),
             reported=image.reported,
-            usage=parsed.usage,
+            usage=_image_usage(parsed, image),
             input_ids=request.input_ids if request is not None else (),
             backend=self.backend.name,
         )
@@ -653,6 +653,13 @@ class ImageGenerator:
         except (ImageGenerationError, OSError):
             return None
         return found if found.call_id == call_id and found.response_id == response_id else None
+
+
+def _image_usage(parsed: ParsedResponse, image: ParsedImage) -> Usage | None:
+    """The response's usage, with this image's own SVG author tokens (``svg_usage``) when it has some."""
+    if image.svg_usage is None:
+        return parsed.usage
+    return (parsed.usage or Usage()).model_copy(update={"svg": image.svg_usage})
 
 
 _STORE_FAILURES = (ImageGenerationError, OSError, ValidationError, ValueError)

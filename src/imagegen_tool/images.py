@@ -19,6 +19,7 @@ __all__ = [
     "ImageTokenUsage",
     "PartialImage",
     "ReportedSettings",
+    "SvgUsage",
     "TokenUsage",
     "Usage",
 ]
@@ -51,6 +52,12 @@ class ImageTokenUsage(BaseModel):
     cached_tokens: int | None = None
 
 
+class SvgUsage(TokenUsage):
+    """Tokens the SVG author model spent on one image (``svg_usage`` of its ``image_generation_call``)."""
+
+    model: str | None = None
+
+
 class Usage(BaseModel):
     """What one API call consumed, as the API reported it. Either part is ``None`` when not reported."""
 
@@ -58,6 +65,8 @@ class Usage(BaseModel):
 
     text: TokenUsage | None = None
     image: ImageTokenUsage | None = None
+    svg: SvgUsage | None = None
+    """The SVG author model's tokens for this image (svg output only; per image, not per response)."""
 
 
 class ReportedSettings(BaseModel):

@@ -175,6 +175,8 @@ def plan_images_call(request: ImageRequest, *, extra: Mapping[str, Any] | None =
         raise InvalidInputError("action='edit' needs an input image: pass the image (an id, a path or bytes) to edit")
     accepted = _api_params(endpoint)
     params: dict[str, Any] = {"prompt": request.prompt}
+    if request.safety_identifier:
+        params["safety_identifier"] = request.safety_identifier
     for field, value in options.model_dump(exclude_none=True).items():
         if field in _NOT_PARAMS:
             continue

@@ -227,6 +227,10 @@ class ImageGenerationTool(BaseTool):
                 ``preview_max_side``) and ``BaseTool`` fields (``name``, ``description``, ``handle_tool_error``).
         """
         tool_name = kwargs.get("name", type(self).model_fields["name"].default)
+        # validation ("known" | "strict" | "off") and safety_identifier (a hash of the end user) go to the
+        # generator the tool makes, see ImageGenerator.
+        validation = kwargs.pop("validation", None)
+        safety_identifier = kwargs.pop("safety_identifier", None)
         core = AgentImageTool(
             generator=generator,
             options=options,
@@ -247,6 +251,8 @@ class ImageGenerationTool(BaseTool):
             text_model=text_model,
             api=api,
             input_policy=kwargs.get("input_policy", AGENT_INPUT_POLICY),
+            validation=validation,
+            safety_identifier=safety_identifier,
         )
         kwargs.setdefault("args_schema", core.args_model)
         kwargs["description"] = core.description

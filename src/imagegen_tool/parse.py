@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .decoding import b64decode
 from .errors import GenerationFailedError, MalformedResponseError
-from .images import ImageTokenUsage, ReportedSettings, TokenUsage, Usage
+from .images import ImageTokenUsage, ReportedSettings, SvgUsage, TokenUsage, Usage
 
 __all__ = [
     "CallFailure",
@@ -43,6 +43,8 @@ class ParsedImage(BaseModel):
     b64: str
     revised_prompt: str | None = None
     reported: ReportedSettings = ReportedSettings()
+    svg_usage: SvgUsage | None = None
+    """The SVG author model's tokens for this call (``svg_usage`` of the item, svg output only)."""
 
     def decode(self, response_id: str | None = None) -> bytes:
         return decode_b64(self.b64, response_id=response_id, call_id=self.call_id)
@@ -241,7 +243,11 @@ def parse_image_call(item: Any, *, response_id: str | None = None) -> ParsedImag
                 response_id=response_id,
             )
         return ParsedImage(
-            call_id=call_id, b64=result, revised_prompt=_detail(item, "revised_prompt", call_id), reported=reported
+            call_id=call_id,
+            b64=result,
+            revised_prompt=_detail(item, "revised_prompt", call_id),
+            reported=reported,
+            svg_usage=_svg_usage(_field(item, "svg_usage")),
         )
     error = _field(item, "error")
     details = _field(error, "moderation_details")
@@ -298,3 +304,22 @@ def _detail(item: Any, name: str, call_id: str) -> str | None:
         return value
     logger.warning("ignored %s of image call %s: a %s, not a string", name, call_id, type(value).__name__)
     return None
+
+
+def _svg_usage(raw: Any) -> SvgUsage | None:
+    """The per-call ``svg_usage`` (SDK ``ImageGenerationCallSvgUsage``); malformed counts are left out."""
+    if raw is None:
+        return None
+
+    def count(name: str) -> int | None:
+        value = _field(raw, name)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    model = _field(raw, "model")
+    return SvgUsage(
+        model=model if isinstance(model, str) else None,
+        input_tokens=count("input_tokens") or 0,
+        output_tokens=count("output_tokens") or 0,
+        total_tokens=count("total_tokens") or 0,
+        reasoning_tokens=count("reasoning_tokens"),
+    )

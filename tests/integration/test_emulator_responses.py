@@ -43,12 +43,13 @@ def test_generate_returns_reasoning_image_call_and_message(openai_client: OpenAI
     response = openai_client.responses.create(model=MODEL, input="A lighthouse at dusk", tools=image_tool())
 
     assert response.status == "completed"
-    assert [item.type for item in response.output] == ["reasoning", "image_generation_call", "message"]
+    # As the recorded body (tool_choice "auto"): the model reasons again after the image call.
+    assert [item.type for item in response.output] == ["reasoning", "image_generation_call", "reasoning", "message"]
     call = image_call(response)
     assert call.id.startswith("ig_") and response.id.startswith("resp_")
     assert call.status == "completed" and call.action == "generate"
-    # `auto` resolved as the API reports it.
-    assert (call.size, call.quality, call.background, call.output_format) == ("1024x1024", "medium", "opaque", "png")
+    # `auto` resolved as the recordings report it (quality high for both recorded auto requests).
+    assert (call.size, call.quality, call.background, call.output_format) == ("1024x1024", "high", "opaque", "png")
     assert call.revised_prompt and "lighthouse" in call.revised_prompt.lower()
     image = decode(call.result)
     assert (image.format, image.size, image.mode) == ("PNG", (1024, 1024), "RGB")

@@ -526,3 +526,26 @@ def test_typed_error_keeps_the_sdk_cause_when_not_handled(tmp_path: Path) -> Non
     with pytest.raises(APIError) as caught:
         tool.invoke({"prompt": "x"})
     assert isinstance(caught.value.__cause__, openai.InternalServerError)
+
+
+def test_gif_with_a_mask_id_is_refused_before_any_request(tmp_path: Path) -> None:
+    """The gif/mask rule holds for the request as sent, also when the mask comes as the agent's mask_id."""
+    backend = FakeBackend(b64=png_b64(mode="RGBA"))
+    tool = make_tool(tmp_path, backend, exposed_options=("output_format", "size"))
+    first = tool.invoke(call({"prompt": "a flag"}))
+    image_id = first.artifact[0].id
+    sent = len(backend.requests)
+    message = tool.invoke(
+        call({"prompt": "make it wave", "image_ids": [image_id], "mask_id": image_id, "output_format": "gif"})
+    )
+    assert message.status == "error" and "mask" in message.content and "gif" in message.content
+    assert len(backend.requests) == sent
+
+
+def test_validation_and_safety_identifier_reach_the_generator(tmp_path: Path) -> None:
+    tool = make_tool(tmp_path, validation="strict", safety_identifier="end-user-hash")
+    assert tool.generator.validation == "strict" and tool.generator.safety_identifier == "end-user-hash"
+    message = tool.invoke(call({"prompt": "x", "size": "1024x1024"}))
+    assert message.status != "error"
+    with pytest.raises(ConfigurationError):
+        ImageGenerationTool(generator=tool.generator, validation="off")

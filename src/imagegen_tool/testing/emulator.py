@@ -23,6 +23,7 @@ from .background import BodyFault, Generation
 from .payloads import LatencyModel, Payload
 from .server import create_app
 from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
+from .stream_variants import StreamShape
 
 __all__ = ["Emulator"]
 
@@ -215,6 +216,13 @@ class Emulator:
         return self._state.expire_file(file_id)
 
     # --- configuration and faults ----------------------------------------------------------------------
+
+    def shape_responses(self, shape: StreamShape | None = None, /, **fields: Any) -> None:
+        """Make Responses answers look like a given server until :meth:`reset`: ``style="azure"`` (no
+        ``image_generation_call.completed`` event, image items ``done`` with status ``"generating"``),
+        ``ending="failed" | "incomplete" | "error"`` (with ``incomplete_reason="max_output_tokens" |
+        "content_filter"``), ``queued=True`` (a ``response.queued`` event first). See :class:`StreamShape`."""
+        self._state.stream_shape = shape if shape is not None else StreamShape(**fields)
 
     @property
     def api_rules(self) -> ApiRules:

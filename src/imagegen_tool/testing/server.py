@@ -40,6 +40,7 @@ from .state import (
     StoredFile,
     redact_headers,
 )
+from .stream_variants import shape_body, shape_stream
 from .synthesis import (
     Format,
     ImageSpec,
@@ -317,14 +318,40 @@ class _Resolved:
     partial_images: int
 
 
-def _resolve(tool: Mapping[str, Any]) -> _Resolved:
+_LANDSCAPE_WORDS = re.compile(r"\b(landscape|wide|widescreen|panorama|panoramic|banner|horizontal|16:9)\b", re.I)
+_PORTRAIT_WORDS = re.compile(r"\b(portrait|tall|vertical|poster|phone wallpaper|9:16)\b", re.I)
+
+
+def _auto_size(prompt: str, base: bytes | None) -> str:
+    """``size="auto"`` as the API resolves it: an edit keeps its input's orientation; otherwise the prompt's
+    (the recorded axolotl prompt came back 1536x1024); square by default."""
+    if base is not None:
+        try:
+            width, height = read_image_size(base)
+        except UnreadableImageError:
+            width = height = 1
+        if width * 5 >= height * 6:
+            return "1536x1024"
+        if height * 5 >= width * 6:
+            return "1024x1536"
+        return "1024x1024"
+    if _LANDSCAPE_WORDS.search(prompt):
+        return "1536x1024"
+    if _PORTRAIT_WORDS.search(prompt):
+        return "1024x1536"
+    return "1024x1024"
+
+
+def _resolve(
+    tool: Mapping[str, Any], *, prompt: str = "", base: bytes | None = None, auto_quality: str = "high"
+) -> _Resolved:
     size = tool.get("size") or "auto"
     if size == "auto":
-        size = "1024x1024"
+        size = _auto_size(prompt, base)
     width, _, height = str(size).partition("x")
     quality = tool.get("quality") or "auto"
     if quality == "auto":
-        quality = "medium"
+        quality = auto_quality  # the recorded Responses bodies report "high" for quality=auto
     background = tool.get("background") or "auto"
     if background == "auto":
         background = "opaque"
@@ -565,11 +592,12 @@ async def _create_response(request: Request, incoming: _Incoming, state: Emulato
             lambda response_id: _draft(state, body, model, image_tools, chain, found, prompt, response_id),
         )
     draft = await _draft(state, body, model, image_tools, chain, found, prompt, wire.new_id("resp"))
-    final = wire.response_object(draft, final=True)
+    shape = state.stream_shape
+    final = shape_body(wire.response_object(draft, final=True), shape)
     if body.get("store", True) is not False:
         state.store_response(final)
     if body.get("stream"):
-        return _sse_response(state, wire.response_events(draft), numbered=True)
+        return _sse_response(state, shape_stream(wire.response_events(draft), shape, request=body), numbered=True)
     return JSONResponse(final)
 
 
@@ -600,6 +628,16 @@ async def _draft(
         created_at=int(time.time()),
         request=body,
         reasoning_id=wire.new_id("rs", group) if reasoning else None,
+        # The recorded bodies: a reasoning model left to choose (tool_choice "auto") thinks again after the
+        # image call in a plain body (vercel-ai openai-image-generation-tool.1.json); forced calls and the
+        # recorded stream do not.
+        reasoning_after_id=wire.new_id("rs", group)
+        if reasoning
+        and calls
+        and function is None
+        and not body.get("stream")
+        and body.get("tool_choice", "auto") == "auto"
+        else None,
         reasoning_encrypted=wire.encrypted_reasoning()
         if reasoning and "reasoning.encrypted_content" in include
         else None,
@@ -659,11 +697,12 @@ async def _image_call(
     stream: bool,
 ) -> wire.ImageCall:
     param = f"tools[{index}]"
-    resolved = _resolve(tool)
     base = input_images[-1] if input_images else None
     if base is None:
         earlier = _chain_images(state, chain)
         base = earlier[-1] if earlier else None
+    edits = (tool.get("action") or "auto") != "generate" and base is not None
+    resolved = _resolve(tool, prompt=prompt, base=base if edits else None)
     requested = tool.get("action") or "auto"
     if requested == "edit" and base is None:
         raise _APIError(
@@ -951,7 +990,7 @@ async def _images(
     if mask is not None:
         tool["input_image_mask"] = {"file_id": "uploaded-mask"}
     _check_options(state, tool, prefix="", input_count=len(inputs))
-    resolved = _resolve(tool)
+    resolved = _resolve(tool, prompt=prompt, base=inputs[-1] if inputs else None)
     stream = bool(params.get("stream"))
     if stream and resolved.output_format in ("gif", "svg"):
         raise _APIError(

@@ -18,6 +18,7 @@ from typing import Any
 
 from .api_rules import ApiRules
 from .payloads import LatencyModel, Payload
+from .stream_variants import StreamShape
 
 __all__ = [
     "REDACTED",
@@ -166,6 +167,8 @@ class EmulatorState:
         self._files: dict[str, StoredFile] = {}
         #: The emulated API's option rules (its own data); switch answers with ``refuse``/``accept``.
         self.api_rules = ApiRules()
+        #: How Responses streams (and bodies) end and look: OpenAI or Azure style, completed/failed/incomplete.
+        self.stream_shape = StreamShape()
 
     def reset(self) -> None:
         """Forget requests, responses, files and faults; restore the default moderation trigger."""
@@ -178,6 +181,7 @@ class EmulatorState:
             self.moderation_trigger = self.default_moderation_trigger
         self.api_rules.reset()
         self.api_rules.today = None
+        self.stream_shape = StreamShape()
 
     def clear_faults(self) -> None:
         """Forget planned faults only (the logs and stored responses stay)."""

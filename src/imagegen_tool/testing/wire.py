@@ -296,12 +296,17 @@ class ResponseDraft:
     usage: Usage
     function_call: FunctionCall | None = None
     reasoning_encrypted: str | None = None
+    reasoning_after_id: str | None = None
+    """A reasoning model thinks again after the image call (the recorded body: reasoning, image call,
+    reasoning, message)."""
 
     def output(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         if self.reasoning_id is not None:
             items.append(reasoning_item(self.reasoning_id, self.reasoning_encrypted))
         items += [image_call_item(call) for call in self.calls]
+        if self.reasoning_after_id is not None:
+            items.append(reasoning_item(self.reasoning_after_id, self.reasoning_encrypted))
         if self.function_call is not None:
             items.append(function_call_item(self.function_call))
         if self.message_id is not None:
@@ -402,6 +407,11 @@ def response_events(draft: ResponseDraft) -> list[dict[str, Any]]:
                 )
             events.append({"type": "response.image_generation_call.completed", **ref})
         events.append({"type": "response.output_item.done", "output_index": index, "item": image_call_item(call)})
+        index += 1
+    if draft.reasoning_after_id is not None:
+        item = reasoning_item(draft.reasoning_after_id, draft.reasoning_encrypted)
+        events.append({"type": "response.output_item.added", "output_index": index, "item": item})
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
         index += 1
     if draft.function_call is not None:
         events += _function_call_events(draft.function_call, index)
