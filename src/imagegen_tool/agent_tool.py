@@ -62,7 +62,7 @@ from pydantic import (
 )
 
 from .backends import ImageBackend
-from .capabilities import ModelCapabilities, capabilities_for, general_rules, known_models
+from .capabilities import ModelCapabilities, capabilities_for, default_image_model, general_rules, known_models
 from .errors import ConfigurationError, ImageGenerationError, InvalidInputError
 from .generator import ImageGenerator
 from .images import GeneratedImage
@@ -501,6 +501,8 @@ def _enum_description(
         if formats:
             description += f" 'transparent' needs output_format {' or '.join(formats)}."
     if field == "model":
+        if options.model is None:
+            description += f" Leave it out for the default, {default_image_model()}."
         description += " Not every model accepts every option value."
     return description
 
@@ -831,7 +833,7 @@ def stream_event_payload(
     if payload is not None and isinstance(event, PartialImageEvent):
         mode = _data_mode(data)
         if mode == "base64":
-            payload["b64"] = base64.b64encode(event.partial.data).decode("ascii")
+            payload["b64"] = event.b64 or base64.b64encode(event.partial.data).decode("ascii")
         elif mode == "bytes":
             payload["data"] = event.partial.data
     return payload
@@ -840,13 +842,14 @@ def stream_event_payload(
 async def astream_event_payload(
     event: StreamEvent, *, run_id: str | None = None, data: PartialImageData | bool = "none"
 ) -> dict[str, Any] | None:
-    """Async :func:`stream_event_payload`: a 1.5 MB partial image is base64-encoded in slices with the loop free
-    in between (encoding holds the GIL, so a worker thread would stall the loop just the same)."""
+    """Async :func:`stream_event_payload`. The base64 is the API's own when the event carries it (no encoding at
+    all); otherwise a 1.5 MB partial image is encoded in slices with the loop free in between (encoding holds
+    the GIL, so a worker thread would stall the loop just the same)."""
     payload = _payload(event, run_id)
     if payload is not None and isinstance(event, PartialImageEvent):
         mode = _data_mode(data)
-        if mode == "base64":
-            payload["b64"] = await _ab64encode(event.partial.data)
+        if mode == "base64":  # the API's own base64 when the event carries it: nothing to encode
+            payload["b64"] = event.b64 or await _ab64encode(event.partial.data)
         elif mode == "bytes":
             payload["data"] = event.partial.data
     return payload

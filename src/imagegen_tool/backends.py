@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -44,6 +45,7 @@ from .errors import (
     APIError,
     ConfigurationError,
     ImageGenerationError,
+    InvalidOptionsError,
     MalformedResponseError,
     ModerationBlockedError,
     QuotaExceededError,
@@ -961,6 +963,9 @@ def translate_openai_error(exc: openai.OpenAIError) -> ImageGenerationError:
             return ModerationBlockedError(message)
         if code == "insufficient_quota":
             return QuotaExceededError(message, status_code=exc.status_code, request_id=exc.request_id, code=code)
+        refused_option = _refused_option(exc.status_code, code, error, message, exc.request_id)
+        if refused_option is not None:
+            return refused_option
         return APIError(
             message,
             status_code=exc.status_code,
@@ -981,6 +986,43 @@ def translate_openai_error(exc: openai.OpenAIError) -> ImageGenerationError:
         code = error.get("code") if isinstance(error.get("code"), str) else None
         return stream_error(str(error.get("message") or exc.message), code, None)
     return APIError(redact(str(exc)))
+
+
+_OPTION_ERROR_CODES = frozenset({"invalid_value", "unknown_parameter", "invalid_type", "model_not_found"})
+_WIRE_OPTION_NAMES = {"input_image_mask": "mask", "svg.reasoning.effort": "svg.reasoning_effort"}
+_OPTION_PARAM = re.compile(r"^(?:tools\[\d+\]\.)?(?P<name>[a-z_]+(?:\.[a-z_]+)*)$")
+_OPTION_FIELDS = frozenset(
+    {
+        "model", "action", "size", "quality", "background", "output_format", "output_compression", "moderation",
+        "input_fidelity", "partial_images", "complexity", "frame_count", "frame_duration_ms", "svg", "mask",
+        "svg.model", "svg.reasoning_effort",
+    }
+)  # fmt: skip
+
+
+def _refused_option(
+    status: int, code: str | None, error: Mapping[str, Any], message: str, request_id: str | None
+) -> InvalidOptionsError | None:
+    """An API refusal of an image option the capability table let through (unknown, or believed accepted):
+    an :class:`InvalidOptionsError` with ``source="api"``, never retried, nothing stored."""
+    param = error.get("param")
+    if status != 400 or code not in _OPTION_ERROR_CODES or not isinstance(param, str):
+        return None
+    match = _OPTION_PARAM.match(param)
+    if match is None or not (param.startswith("tools[") or error.get("type") == "image_generation_user_error"):
+        return None
+    name = _WIRE_OPTION_NAMES.get(match.group("name"), match.group("name"))
+    if name not in _OPTION_FIELDS:
+        return None
+    shown = re.search(r"Invalid value: '([^']*)'", message)
+    return InvalidOptionsError(
+        name,
+        shown.group(1) if shown else "(the value sent)",
+        f"what the API accepts; it said: {message}",
+        reason="refused by the OpenAI API (the capability table did not know it refuses this)",
+        source="api",
+        request_id=request_id,
+    )
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -63,11 +63,12 @@ Offline = Annotated[
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Log requests (redacted) and show tracebacks of errors.")]
 Store = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
         envvar="IMAGEGEN_STORE_DIR",
-        help="The image store directory (default: $IMAGEGEN_STORE_DIR, else ./generated-images).",
+        help="The image store: a directory, or a URL such as s3://bucket/prefix, gs://..., az://..., memory://... "
+        "(default: $IMAGEGEN_STORE_DIR, else ./generated-images).",
         show_envvar=False,
     ),
 ]
@@ -391,11 +392,10 @@ def _input_name(value: str) -> str | Path:
     return path.resolve() if path.is_file() else value
 
 
-def _store(store: Path | None) -> ImageStore:
-    from .generator import DEFAULT_STORE_DIR
-    from .store import LocalImageStore
+def _store(store: str | None) -> ImageStore:
+    from .store_factory import open_store  # a URL opens an object store; a path, the local directory store
 
-    return LocalImageStore(store or os.environ.get("IMAGEGEN_STORE_DIR") or DEFAULT_STORE_DIR)
+    return open_store(store)
 
 
 @contextlib.contextmanager
@@ -403,7 +403,7 @@ def _generator(
     api: Api,
     *,
     offline: bool,
-    store: Path | None,
+    store: str | None,
     keep_partials: bool,
     input_roots: Sequence[str] = (),
 ) -> Iterator[ImageGenerator]:
@@ -429,7 +429,7 @@ def _generator(
                 "with --offline"
             )
         generator = ImageGenerator(
-            store=_store(store),
+            store=store,  # opened (and closed) by the generator, so object-store clients close with it
             api=api,
             api_key=api_key,
             base_url=base_url,

@@ -8,7 +8,7 @@ to change; they never contain API keys or base64 payloads.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "APIError",
@@ -41,21 +41,39 @@ class ImageGenerationError(Exception):
 class InvalidOptionsError(ImageGenerationError):
     """An option value, or a combination of options, that the chosen image model does not accept.
 
-    Raised before any request is sent. Deliberately not a ``ValueError``: pydantic would wrap it in a
-    ``ValidationError`` and lose the field, value and allowed values.
+    ``source="client"``: refused before any request, because the capability table's evidence says the API
+    refuses it. ``source="api"``: the table let it through (unknown or believed accepted) and the API refused it;
+    nothing was generated or stored, and retrying the same options will fail again. Deliberately not a
+    ``ValueError``: pydantic would wrap it in a ``ValidationError`` and lose the field, value and allowed values.
     """
 
-    def __init__(self, field: str, value: object, allowed: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        field: str,
+        value: object,
+        allowed: str,
+        *,
+        reason: str | None = None,
+        source: Literal["client", "api"] = "client",
+        request_id: str | None = None,
+    ) -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
         self.reason = reason
+        self.source = source
+        self.request_id = request_id
         shown = _short_repr(value)
         text = f"invalid {field}={shown}: {reason}" if reason else f"invalid {field}={shown}"
         super().__init__(f"{text}; allowed: {allowed}")
 
     @property
     def agent_message(self) -> str:
+        if self.source == "api":
+            return (
+                f"The image service refused option {self.field}={_short_repr(self.value)} ({self.allowed}). "
+                "Nothing was generated. Call the tool again with a different value, or leave the option out."
+            )
         return (
             f"Invalid option {self.field}={_short_repr(self.value)}. Allowed: {self.allowed}. "
             + (f"({self.reason}) " if self.reason else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import functools
 import hashlib
 import inspect
@@ -23,6 +24,7 @@ from openai import AsyncOpenAI, OpenAI
 from pydantic import ValidationError
 
 from .backends import ImageBackend, ResponsesBackend
+from .capabilities import VALIDATION_MODES, ValidationMode, current_date
 from .errors import (
     APIError,
     ConfigurationError,
@@ -38,11 +40,12 @@ from .errors import (
 from .imageinfo import inspect_image
 from .images import GeneratedImage, ImageRecord
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputResolver, check_mask
-from .options import ImageMask, ImageOptions
+from .options import ImageMask, ImageOptions, check_request
 from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
-from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest
+from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, MAX_SAFETY_IDENTIFIER_CHARS, ImageRequest
 from .results import GenerationResult
-from .store import ImageStore, LocalImageStore, new_image_id
+from .store import ImageStore, new_image_id
+from .store_factory import DEFAULT_STORE_DIR, open_store
 from .streaming import (
     AsyncImageEventStream,
     GenerationCompleted,
@@ -60,9 +63,6 @@ logger = logging.getLogger(__name__)
 
 StreamEventT = TypeVar("StreamEventT")
 
-#: Where images go when no store is configured: ``$IMAGEGEN_STORE_DIR``, else ``./generated-images``.
-DEFAULT_STORE_DIR = "generated-images"
-
 
 class ImageGenerator:
     """Generate and edit images with OpenAI GPT Image models; results are stored and returned as handles.
@@ -74,7 +74,10 @@ class ImageGenerator:
         print(result.image.path, result.image.revised_prompt)
 
     Args:
-        store: an :class:`ImageStore` or a directory for a :class:`LocalImageStore`.
+        store: an :class:`ImageStore`, a directory for a :class:`LocalImageStore`, or a store URL such as
+            ``s3://bucket/prefix`` (see :func:`~imagegen_tool.store_factory.open_store`). Default:
+            ``$IMAGEGEN_STORE_DIR`` (a directory or URL), else ``./generated-images``.
+        storage_options: for a store URL, the fsspec file system options (endpoint, profile, ...).
         options: defaults for every call; per-call options override them field by field.
         backend: a ready backend; otherwise one is made from the client arguments for ``api``.
         api: ``"responses"`` (default): the Responses API's hosted image tool, driven by ``text_model``;
@@ -94,12 +97,22 @@ class ImageGenerator:
             path is refused, symlinks followed.
         max_input_bytes: size limit of an input image.
         allow_input_urls: whether ``http(s)`` image URLs may be passed through to the API (never fetched here).
+        validation: how options are checked before a request: ``"known"`` (default) refuses only what the
+            capability table's evidence says the API refuses and sends what it does not know (an API refusal
+            then raises ``InvalidOptionsError(source="api")``); ``"strict"`` also refuses what the table does not
+            positively know; ``"off"`` checks types only. See docs/models.md for the table and its evidence.
+        today: the clock for model lifecycle dates (a deprecated model logs a warning once; from its shutdown
+            date it is refused before any request); default: today's UTC date.
+        safety_identifier: a stable id of the end user sent with every request (OpenAI asks for one on image
+            requests to attribute abuse); hash your user id. Per call: ``generate(..., safety_identifier=...)``.
+            Never derived from the API key or other secrets.
     """
 
     def __init__(
         self,
         *,
         store: ImageStore | str | os.PathLike[str] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
         backend: ImageBackend | None = None,
         client: OpenAI | None = None,
@@ -116,7 +129,15 @@ class ImageGenerator:
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         allow_input_urls: bool = True,
         api: Literal["responses", "images"] | None = None,
+        validation: ValidationMode = "known",
+        today: Callable[[], datetime.date] | None = None,
+        safety_identifier: str | None = None,
     ) -> None:
+        if validation not in VALIDATION_MODES:
+            raise ConfigurationError(f"validation must be one of {', '.join(VALIDATION_MODES)}, not {validation!r}")
+        self.validation: ValidationMode = validation
+        self.today: Callable[[], datetime.date] = today or current_date
+        self.safety_identifier = _checked_safety_identifier(safety_identifier)
         settings = (client, async_client, api_key, base_url, background, client_options)
         if backend is not None and any(x is not None for x in settings):
             raise ConfigurationError(
@@ -127,12 +148,17 @@ class ImageGenerator:
             raise ConfigurationError(f"api must be 'responses' or 'images', not {api!r}")
         if backend is not None and api is not None and getattr(backend, "name", api) != api:
             raise ConfigurationError(f"api={api!r} does not match the backend passed ({backend.name!r})")
-        self.store: ImageStore = store if isinstance(store, ImageStore) else LocalImageStore(_store_dir(store))
+        self.store: ImageStore = open_store(store, storage_options=storage_options)
+        self._owns_store = not isinstance(store, ImageStore)
         self.keep_partials = keep_partials
         self.inputs = InputResolver(
             self.store, input_roots=input_roots, max_bytes=max_input_bytes, allow_urls=allow_input_urls
         )
-        self.options = options if isinstance(options, ImageOptions) else ImageOptions(**(options or {}))
+        self.options = (
+            options
+            if isinstance(options, ImageOptions)
+            else ImageOptions.build(options, validation=validation, today=self.today())
+        )
         if backend is None and api == "images":
             from .images_api import ImagesBackend  # only the Images route needs it
 
@@ -157,6 +183,7 @@ class ImageGenerator:
         close = getattr(self.backend, "close", None)
         if close is not None:
             close()
+        _close_store(self)
 
     async def aclose(self) -> None:
         """Async :meth:`close`: closes the async client on the running loop, then the sync one."""
@@ -165,6 +192,7 @@ class ImageGenerator:
             await aclose()
         else:
             self.close()
+        await _aclose_store(self)
 
     def __enter__(self) -> ImageGenerator:
         return self
@@ -230,7 +258,7 @@ class ImageGenerator:
         )
         if not _wants_stream(request, on_event):
             result = await self.arun(request)
-            return await asyncio.to_thread(self._remember, session, result)
+            return await self._aremember(session, result)
         final = None
         async with contextlib.aclosing(self._astream(request, session)) as events:
             async for event in events:
@@ -335,11 +363,14 @@ class ImageGenerator:
         mask: ImageInput | None = None,
         session: str | None = None,
         options: ImageOptions | Mapping[str, Any] | None = None,
+        safety_identifier: str | None = None,
         **option_overrides: Any,
     ) -> ImageRequest:
         """The validated request: options merged (defaults, ``options``, overrides) and inputs resolved and
-        checked. Nothing is sent; every problem found here raises before any request."""
-        merged = self.options.merge(options, **option_overrides)
+        checked. Nothing is sent; every problem found here raises before any request. ``safety_identifier``
+        (also accepted by :meth:`generate` and friends) overrides the generator's for this call."""
+        today = self.today()
+        merged = self.options.merge(options, validation=self.validation, today=today, **option_overrides)
         images = _as_list(images)
         if not images and session is not None and merged.action != "generate":
             latest = self.store.latest(session)
@@ -354,8 +385,19 @@ class ImageGenerator:
                 raise InvalidInputError("pass the mask either as mask=... or in the options, not both")
             resolved_mask = self.inputs.resolve(mask)
             check_mask(resolved_mask, inputs[0])
+        # Every cross-field rule holds for the request as it will be sent, however the mask and inputs came.
+        check_request(
+            merged,
+            has_mask=resolved_mask is not None,
+            input_count=len(inputs),
+            mode=self.validation,
+            today=today,
+        )
+        identifier = _checked_safety_identifier(safety_identifier) or self.safety_identifier
         try:
-            request = ImageRequest(prompt=prompt, options=merged, inputs=inputs, mask=resolved_mask)
+            request = ImageRequest(
+                prompt=prompt, options=merged, inputs=inputs, mask=resolved_mask, safety_identifier=identifier
+            )
         except ValidationError as exc:
             raise InvalidInputError(_prompt_problem(exc)) from None
         _check_for_backend(self.backend, request)
@@ -368,7 +410,7 @@ class ImageGenerator:
 
     async def arun(self, request: ImageRequest) -> GenerationResult:
         parsed = await self.backend.arun(request)
-        return await asyncio.to_thread(self._store_results, parsed, request)
+        return await self._astore_results(parsed, request)
 
     def recover(self, response_id: str, *, session: str | None = None) -> GenerationResult:
         """Store the images an earlier response holds, without generating (or paying for) anything again.
@@ -383,8 +425,8 @@ class ImageGenerator:
     async def arecover(self, response_id: str, *, session: str | None = None) -> GenerationResult:
         """Async :meth:`recover`."""
         parsed = await _recoverer(self.backend).arecover(_checked_response_id(response_id))
-        result = await asyncio.to_thread(functools.partial(self._store_results, parsed, None, recovering=True))
-        return await asyncio.to_thread(self._remember, session, result)
+        result = await self._astore_results(parsed, None, recovering=True)
+        return await self._aremember(session, result)
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -431,17 +473,17 @@ class ImageGenerator:
                     raise
                 logger.info("streaming refused without partial images (%s); calling without streaming", exc)
                 result = await self.arun(request)
-                yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
+                yield GenerationCompleted(result=await self._aremember(session, result))
                 return
             async for event in _prepend(first, events):
                 if isinstance(event, PartialImageData):
                     calls.add(event.call_id)
-                    preview = await asyncio.to_thread(self._store_partial, event)
+                    preview = await self._astore_partial(event)
                     if preview is not None:
                         yield preview
                 elif isinstance(event, StreamOutcome):
-                    result = await asyncio.to_thread(self._store_results, event.parsed, request)
-                    yield GenerationCompleted(result=await asyncio.to_thread(self._remember, session, result))
+                    result = await self._astore_results(event.parsed, request)
+                    yield GenerationCompleted(result=await self._aremember(session, result))
                 else:
                     yield event
         finally:
@@ -449,7 +491,7 @@ class ImageGenerator:
             if aclose is not None:
                 await aclose()  # the HTTP stream closes now, also when the caller stopped early
             if not self.keep_partials and calls:
-                await asyncio.to_thread(_delete_partials, self.store, calls)
+                await _adelete_partials(self.store, calls)
 
     def _store_partial(self, event: PartialImageData) -> PartialImageEvent | None:
         """Store a preview; a preview that cannot be decoded or stored is skipped, never fatal to the image."""
@@ -459,7 +501,26 @@ class ImageGenerator:
         except (ImageGenerationError, OSError, ValueError, ValidationError) as exc:
             logger.warning("skipped partial image %s of %s: %s", event.index, event.call_id, exc)
             return None
+        return PartialImageEvent(partial=partial, response_id=event.response_id, b64=event.b64)
+
+    async def _astore_partial(self, event: PartialImageData) -> PartialImageEvent | None:
+        """Async :meth:`_store_partial`: decoding in a worker thread, the write through the store's async API."""
+        try:
+            data = await asyncio.to_thread(decode_b64, event.b64, response_id=event.response_id, call_id=event.call_id)
+            partial = await self.store.asave_partial(data, call_id=event.call_id, index=event.index)
+        except (ImageGenerationError, OSError, ValueError, ValidationError) as exc:
+            logger.warning("skipped partial image %s of %s: %s", event.index, event.call_id, exc)
+            return None
         return PartialImageEvent(partial=partial, response_id=event.response_id)
+
+    async def _aremember(self, session: str | None, result: GenerationResult) -> GenerationResult:
+        """Async :meth:`_remember`."""
+        if session is not None:
+            try:
+                await self.store.aset_latest(session, result.images[-1].id)
+            except (ImageGenerationError, OSError) as exc:
+                logger.warning("images stored, but the latest image of session %r was not recorded: %s", session, exc)
+        return result
 
     def _remember(self, session: str | None, result: GenerationResult) -> GenerationResult:
         """Point the session at the newest image. The images are stored (and paid for): a session pointer that
@@ -477,48 +538,40 @@ class ImageGenerator:
         """Decode, identify and store every image on its own: one bad image never costs the others (they were
         paid for). Raises only when no image could be stored: a :class:`StorageError` naming the response id
         (and keeping the undelivered bytes) when the store failed, so the image stays recoverable."""
-        stored: list[GeneratedImage] = []
-        failures = list(parsed.failures)
-        first_error: ImageGenerationError | None = None
-        storage_error: BaseException | None = None
-        undelivered: list[tuple[str, bytes]] = []
+        outcome = _StoreOutcome(parsed)
         for image in parsed.images:
             data: bytes | None = None
             try:
                 data = image.decode(parsed.response_id)
                 existing = self._already_stored(image.call_id, parsed.response_id) if recovering else None
                 if existing is not None:
-                    stored.append(existing)
+                    outcome.stored.append(existing)
                     continue
                 record = self._record(parsed, image, data, request)
-                stored.append(self.store.save(data, record))
-            except (StorageError, OSError) as exc:
-                storage_error = storage_error or exc
-                if data is not None:
-                    undelivered.append((image.call_id, data))
-                failures.append(
-                    CallFailure(call_id=image.call_id, status="not_stored", code="storage_error", message=str(exc))
-                )
-            except (ImageGenerationError, ValidationError, ValueError) as exc:
-                error = exc if isinstance(exc, ImageGenerationError) else _malformed(exc, parsed.response_id)
-                first_error = first_error or error
-                code = getattr(error, "code", None) or type(error).__name__
-                failures.append(CallFailure(call_id=image.call_id, status="not_stored", code=code, message=str(error)))
-        if not stored:
-            if storage_error is not None:
-                raise _storage_failure(storage_error, parsed.response_id, undelivered) from storage_error
-            raise first_error or _failure_error(parsed)
-        for failure in failures:
-            logger.warning(
-                "image call %s of response %s failed: %s", failure.call_id, parsed.response_id, failure.message
-            )
-        return GenerationResult(
-            images=tuple(stored),
-            response_id=parsed.response_id,
-            usage=parsed.usage,
-            output_text=parsed.output_text,
-            failures=tuple(failures),
-        )
+                outcome.stored.append(self.store.save(data, record))
+            except _STORE_FAILURES as exc:
+                outcome.failed(image, data, exc)
+        return outcome.result()
+
+    async def _astore_results(
+        self, parsed: ParsedResponse, request: ImageRequest | None, *, recovering: bool = False
+    ) -> GenerationResult:
+        """Async :meth:`_store_results`: decoding in a worker thread, the writes through the store's async methods
+        (an object store then needs no thread per write)."""
+        outcome = _StoreOutcome(parsed)
+        for image in parsed.images:
+            data: bytes | None = None
+            try:
+                data = await asyncio.to_thread(image.decode, parsed.response_id)
+                existing = await self._aalready_stored(image.call_id, parsed.response_id) if recovering else None
+                if existing is not None:
+                    outcome.stored.append(existing)
+                    continue
+                record = await asyncio.to_thread(self._record, parsed, image, data, request)
+                outcome.stored.append(await self.store.asave(data, record))
+            except _STORE_FAILURES as exc:
+                outcome.failed(image, data, exc)
+        return outcome.result()
 
     def _record(
         self, parsed: ParsedResponse, image: ParsedImage, data: bytes, request: ImageRequest | None
@@ -544,6 +597,16 @@ class ImageGenerator:
             backend=self.backend.name,
         )
 
+    async def _aalready_stored(self, call_id: str, response_id: str | None) -> GeneratedImage | None:
+        """Async :meth:`_already_stored`."""
+        try:
+            if not await self.store.aexists(call_id):
+                return None
+            found = await self.store.aget(call_id)
+        except (ImageGenerationError, OSError):
+            return None
+        return found if found.call_id == call_id and found.response_id == response_id else None
+
     def _already_stored(self, call_id: str, response_id: str | None) -> GeneratedImage | None:
         """The stored handle of this image call of this response, if an earlier call or recovery stored it."""
         try:
@@ -553,6 +616,55 @@ class ImageGenerator:
         except (ImageGenerationError, OSError):
             return None
         return found if found.call_id == call_id and found.response_id == response_id else None
+
+
+_STORE_FAILURES = (ImageGenerationError, OSError, ValidationError, ValueError)
+
+
+class _StoreOutcome:
+    """What storing the images of one response came to: the handles, the failures, and the error to raise when
+    nothing could be stored (a :class:`StorageError` naming the response id and keeping the undelivered bytes
+    when the store failed, so the image stays recoverable)."""
+
+    def __init__(self, parsed: ParsedResponse) -> None:
+        self.parsed = parsed
+        self.stored: list[GeneratedImage] = []
+        self.failures = list(parsed.failures)
+        self.first_error: ImageGenerationError | None = None
+        self.storage_error: BaseException | None = None
+        self.undelivered: list[tuple[str, bytes]] = []
+
+    def failed(self, image: ParsedImage, data: bytes | None, exc: Exception) -> None:
+        if isinstance(exc, StorageError | OSError):
+            self.storage_error = self.storage_error or exc
+            if data is not None:
+                self.undelivered.append((image.call_id, data))
+            self.failures.append(
+                CallFailure(call_id=image.call_id, status="not_stored", code="storage_error", message=str(exc))
+            )
+            return
+        error = exc if isinstance(exc, ImageGenerationError) else _malformed(exc, self.parsed.response_id)
+        self.first_error = self.first_error or error
+        code = getattr(error, "code", None) or type(error).__name__
+        self.failures.append(CallFailure(call_id=image.call_id, status="not_stored", code=code, message=str(error)))
+
+    def result(self) -> GenerationResult:
+        parsed, stored, failures = self.parsed, self.stored, self.failures
+        if not stored:
+            if self.storage_error is not None:
+                raise _storage_failure(self.storage_error, parsed.response_id, self.undelivered) from self.storage_error
+            raise self.first_error or _failure_error(parsed)
+        for failure in failures:
+            logger.warning(
+                "image call %s of response %s failed: %s", failure.call_id, parsed.response_id, failure.message
+            )
+        return GenerationResult(
+            images=tuple(stored),
+            response_id=parsed.response_id,
+            usage=parsed.usage,
+            output_text=parsed.output_text,
+            failures=tuple(failures),
+        )
 
 
 def _check_for_backend(backend: ImageBackend, request: ImageRequest) -> None:
@@ -601,6 +713,11 @@ def _delete_partials(store: ImageStore, calls: set[str]) -> None:
         store.delete_partials(call_id)
 
 
+async def _adelete_partials(store: ImageStore, calls: set[str]) -> None:
+    for call_id in calls:
+        await store.adelete_partials(call_id)
+
+
 async def _prepend(first: StreamEventT, rest: AsyncIterator[StreamEventT]) -> AsyncIterator[StreamEventT]:
     yield first
     async for item in rest:
@@ -613,10 +730,17 @@ def _as_list(images: ImageInput | Sequence[ImageInput]) -> Sequence[ImageInput]:
     return images
 
 
-def _store_dir(store: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
-    if store is not None:
-        return store
-    return os.environ.get("IMAGEGEN_STORE_DIR") or DEFAULT_STORE_DIR
+def _close_store(generator: ImageGenerator) -> None:
+    """Close a store the generator opened from a path or URL (its object-store clients); not one passed in."""
+    close = getattr(generator.store, "close", None)
+    if generator._owns_store and close is not None:
+        close()
+
+
+async def _aclose_store(generator: ImageGenerator) -> None:
+    aclose = getattr(generator.store, "aclose", None)
+    if generator._owns_store and aclose is not None:
+        await aclose()
 
 
 def _failure_error(parsed: ParsedResponse) -> ImageGenerationError:
@@ -698,3 +822,18 @@ def _prompt_problem(exc: ValidationError) -> str:
     if error["loc"] and error["loc"][0] == "prompt":
         return f"the prompt must be 1 to 32000 characters: {error['msg']}"
     return str(error["msg"])
+
+
+def _checked_safety_identifier(value: str | None) -> str | None:
+    """A developer-chosen end-user id; refuse anything that looks like a credential (it is sent in clear)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_SAFETY_IDENTIFIER_CHARS:
+        raise ConfigurationError(
+            f"safety_identifier must be a non-empty string of at most {MAX_SAFETY_IDENTIFIER_CHARS} characters"
+        )
+    if value.startswith(("sk-", "sess-", "Bearer ")):
+        raise ConfigurationError(
+            "safety_identifier looks like an API key: use a stable hash of your end user's id, never a secret"
+        )
+    return value

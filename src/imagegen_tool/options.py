@@ -8,6 +8,8 @@ Unknown model names get type checks only, so a model released after this package
 
 from __future__ import annotations
 
+import datetime
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any, Literal, Self, cast
@@ -22,7 +24,15 @@ from pydantic import (
     model_validator,
 )
 
-from .capabilities import ModelCapabilities, capabilities_for, default_image_model, general_rules
+from .capabilities import (
+    VALIDATION_MODES,
+    ModelCapabilities,
+    ValidationMode,
+    capabilities_for,
+    current_date,
+    default_image_model,
+    general_rules,
+)
 from .errors import InvalidInputError, InvalidOptionsError
 
 __all__ = [
@@ -37,6 +47,9 @@ __all__ = [
     "OutputFormat",
     "Quality",
     "SvgOptions",
+    "ValidationMode",
+    "check_options",
+    "check_request",
     "parse_size",
 ]
 
@@ -52,6 +65,13 @@ ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "
 #: Validation context key: skip the capability table (used when reading stored handles, whose options were
 #: valid when they were made even if a model has been retired since).
 TRUSTED_CONTEXT = "imagegen_tool_trusted"
+#: Validation context keys: the validation mode (``"strict" | "known" | "off"``) and the date lifecycle facts
+#: are compared with (a ``datetime.date``; default today in UTC).
+VALIDATION_CONTEXT = "imagegen_tool_validation"
+TODAY_CONTEXT = "imagegen_tool_today"
+
+logger = logging.getLogger(__name__)
+_WARNED_DEPRECATED: set[str] = set()
 
 _SIZE_RE = re.compile(r"([1-9][0-9]{0,5})x([1-9][0-9]{0,5})")
 
@@ -154,12 +174,12 @@ class ImageOptions(BaseModel):
             options = handler(data)
         except ValidationError as exc:
             raise _options_error_from(exc) from None
-        if info.context and info.context.get(TRUSTED_CONTEXT):
+        context = info.context or {}
+        if context.get(TRUSTED_CONTEXT):
             return options
         _check_size_syntax(options)
-        caps = capabilities_for(options.model or default_image_model())
-        if caps is not None:
-            _check_against(options, caps)
+        mode = context.get(VALIDATION_CONTEXT, "known")
+        check_options(options, mode=mode, today=context.get(TODAY_CONTEXT))
         _check_ranges(options)
         return options
 
@@ -211,10 +231,32 @@ class ImageOptions(BaseModel):
             param["svg"] = svg
         return param
 
-    def merge(self, other: ImageOptions | Mapping[str, Any] | None = None, /, **changes: Any) -> ImageOptions:
+    @classmethod
+    def build(
+        cls,
+        data: Mapping[str, Any] | None = None,
+        *,
+        validation: ValidationMode = "known",
+        today: datetime.date | None = None,
+    ) -> ImageOptions:
+        """Options from a mapping, validated in ``validation`` mode (``ImageOptions(...)`` uses ``"known"``)."""
+        if validation not in VALIDATION_MODES:
+            raise InvalidOptionsError("validation", validation, ", ".join(VALIDATION_MODES))
+        return cls.model_validate(dict(data or {}), context={VALIDATION_CONTEXT: validation, TODAY_CONTEXT: today})
+
+    def merge(
+        self,
+        other: ImageOptions | Mapping[str, Any] | None = None,
+        /,
+        *,
+        validation: ValidationMode = "known",
+        today: datetime.date | None = None,
+        **changes: Any,
+    ) -> ImageOptions:
         """A new, re-validated ``ImageOptions`` with the set fields of ``other`` and ``changes`` applied on top.
 
-        ``None`` values in ``changes`` leave a field as it is (they do not unset it).
+        ``None`` values in ``changes`` leave a field as it is (they do not unset it). ``validation`` and
+        ``today`` are the validation mode and date (see :func:`check_options`).
         """
         data = self.model_dump(exclude_none=True)
         if isinstance(other, ImageOptions):
@@ -222,7 +264,7 @@ class ImageOptions(BaseModel):
         elif other is not None:
             data.update({k: v for k, v in other.items() if v is not None})
         data.update({k: v for k, v in changes.items() if v is not None})
-        return ImageOptions(**data)
+        return ImageOptions.build(data, validation=validation, today=today)
 
 
 _NESTED: dict[str, type[BaseModel]] = {"svg": SvgOptions, "mask": ImageMask}
@@ -280,25 +322,99 @@ def _check_size_syntax(options: ImageOptions) -> None:
         raise InvalidOptionsError("size", options.size, "'auto' or WIDTHxHEIGHT such as '1024x1024'") from None
 
 
-def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
-    """Per-model allowed values, size rules and the cross-field rules. Order: the most basic problem first."""
+def check_options(
+    options: ImageOptions,
+    *,
+    mode: ValidationMode = "known",
+    today: datetime.date | None = None,
+    has_mask: bool | None = None,
+    input_count: int = 0,
+) -> None:
+    """Check ``options`` against the capability table in ``mode``; raise :class:`InvalidOptionsError`.
+
+    ``"known"`` refuses only what the table's evidence says the API refuses (a value the table does not know
+    is sent, and a refusal by the API comes back as ``InvalidOptionsError(source="api")``); ``"strict"`` also
+    refuses what the table does not positively know; ``"off"`` checks nothing here (types are still checked).
+    ``has_mask`` / ``input_count`` describe the final request (a mask given outside the options, the number
+    of input images) so every cross-field rule holds however the request was built.
+    """
+    if mode == "off":
+        return
+    if mode not in VALIDATION_MODES:
+        raise InvalidOptionsError("validation", mode, ", ".join(VALIDATION_MODES))
+    caps = capabilities_for(options.effective_model)
+    if caps is not None:  # a model released after this package: type checks only, the API decides
+        _check_lifecycle(caps, today or current_date())
+        _check_fields(options, caps, mode)
+        _check_cross_field(options, caps, mode, has_mask=options.mask is not None or bool(has_mask))
+    rules = general_rules()
+    if input_count > rules.max_input_images:
+        raise InvalidOptionsError(
+            "images",
+            f"{input_count} images",
+            f"at most {rules.max_input_images} input images",
+            reason=f"the API takes up to {rules.max_input_images} input images per request",
+        )
+
+
+def check_request(
+    options: ImageOptions,
+    *,
+    has_mask: bool,
+    input_count: int,
+    mode: ValidationMode = "known",
+    today: datetime.date | None = None,
+) -> None:
+    """The final check of a request as it will be sent: options, mask (from any source) and inputs together."""
+    check_options(options, mode=mode, today=today, has_mask=has_mask, input_count=input_count)
+
+
+def _check_lifecycle(caps: ModelCapabilities, today: datetime.date) -> None:
+    message = caps.lifecycle_message(today)
+    if message is None:
+        return
+    replacements = ", ".join(caps.replacement) or "a current GPT Image model"
+    if caps.lifecycle(today) == "shutdown":
+        raise InvalidOptionsError("model", caps.name, replacements, reason=message)
+    if caps.name not in _WARNED_DEPRECATED:
+        _WARNED_DEPRECATED.add(caps.name)
+        logger.warning("image model %s", message)
+
+
+def _refused(verdict_status: str, mode: ValidationMode) -> bool:
+    return verdict_status == "refuses" or (mode == "strict" and verdict_status == "unknown")
+
+
+def _check_fields(options: ImageOptions, caps: ModelCapabilities, mode: ValidationMode) -> None:
+    """Per-model allowed values and size rules. Order: the most basic problem first."""
     model = caps.name
-    if caps.retired:
-        replacements = ", ".join(caps.replaced_by) or "a current GPT Image model"
-        raise InvalidOptionsError("model", model, replacements, reason=f"{caps.retired}; use {replacements} instead")
-
-    for field in ("quality", "background", "output_format", "moderation", "complexity", "input_fidelity"):
+    for field in ("quality", "background", "output_format", "moderation", "complexity", "input_fidelity", "action"):
         value = getattr(options, field)
-        allowed = caps.allowed_values(field)
-        if value is None or allowed is None or value in allowed:
+        if value is None:
             continue
+        verdict = caps.status(field, value)
+        if not _refused(verdict.status, mode):
+            continue
+        allowed = caps.allowed_values(field, mode) or ()
         if not allowed:
-            raise InvalidOptionsError(field, value, f"omit {field} for {model}", reason=f"{model} has no {field}")
-        raise InvalidOptionsError(field, value, ", ".join(allowed), reason=f"not supported by {model}")
+            raise InvalidOptionsError(
+                field, value, f"omit {field} for {model}", reason=_reason(f"{model} has no {field}", verdict, mode)
+            )
+        raise InvalidOptionsError(
+            field, value, ", ".join(allowed), reason=_reason(f"not supported by {model}", verdict, mode)
+        )
+    if options.size is not None and options.effective_output_format != "gif":
+        _check_size(options.size, caps, mode)
 
-    if options.size is not None:
-        _check_size(options.size, caps)
 
+def _reason(text: str, verdict: Any, mode: ValidationMode) -> str:
+    if verdict.status == "unknown":
+        return f"{text} as far as the capability table knows (validation='strict' refuses unverified values)"
+    return f"{text} (evidence: {verdict.cite()})"
+
+
+def _check_cross_field(options: ImageOptions, caps: ModelCapabilities, mode: ValidationMode, *, has_mask: bool) -> None:
+    """The rules the SDK states for every model, applied to the final request."""
     rules = general_rules()
     fmt = options.effective_output_format
     if options.background == "transparent" and fmt not in rules.alpha_formats:
@@ -323,7 +439,7 @@ def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
             f"0 with {fmt} output",
             reason=f"{fmt} output cannot stream partial images",
         )
-    if options.mask is not None and fmt == "gif":
+    if has_mask and fmt == "gif":
         raise InvalidOptionsError("mask", "<mask>", "no mask with gif output", reason="gif output cannot use a mask")
     for field in ("frame_count", "frame_duration_ms"):
         value = getattr(options, field)
@@ -338,30 +454,44 @@ def _check_against(options: ImageOptions, caps: ModelCapabilities) -> None:
             "omit it, or set output_format='svg'",
             reason="svg settings need svg output",
         )
+    if fmt == "gif" and options.size not in (None, "auto"):
+        _check_gif_size(options, caps, mode)
 
 
-def _check_size(size: str, caps: ModelCapabilities) -> None:
+def _check_gif_size(options: ImageOptions, caps: ModelCapabilities, mode: ValidationMode) -> None:
+    """GIF sizes are per frame; the frames share one sprite sheet with the image limits (third-party evidence)."""
+    sheet = general_rules().gif_sheet
+    width, height = cast("tuple[int, int]", parse_size(cast("str", options.size)))
+    problem = sheet.problem(width, height, options.frame_count)
+    if problem is None:
+        return
+    count = options.frame_count or sheet.default_frame_count
+    edge = sheet.largest_square_frame(count)
+    raise InvalidOptionsError(
+        "size",
+        options.size,
+        f"frame sizes whose {count}-frame sprite sheet fits {sheet.max_edge} px per edge and "
+        f"{sheet.max_pixels:,} pixels (e.g. up to {edge}x{edge} for {count} frames), or 'auto'",
+        reason=problem,
+    )
+
+
+def _check_size(size: str, caps: ModelCapabilities, mode: ValidationMode) -> None:
     if size == "auto":
-        if not caps.auto_size:
+        if _refused(caps.status("size", "auto").status, mode):
             raise InvalidOptionsError("size", size, caps.describe_sizes(), reason=f"{caps.name} has no automatic size")
         return
-    if size in caps.sizes:
+    verdict = caps.status("size", size)
+    if verdict.status == "accepts":
         return
     rule = caps.custom_size
     if rule is None:
-        raise InvalidOptionsError("size", size, caps.describe_sizes(), reason=f"{caps.name} supports fixed sizes only")
+        if verdict.status == "refuses" or _refused(caps.custom_sizes, mode):
+            raise InvalidOptionsError(
+                "size", size, caps.describe_sizes(), reason=f"{caps.name} supports fixed sizes only"
+            )
+        return
     width, height = cast("tuple[int, int]", parse_size(size))
-    long_edge, short_edge = max(width, height), min(width, height)
-    problem = None
-    if width % rule.multiple or height % rule.multiple:
-        problem = f"width and height must both be divisible by {rule.multiple}"
-    elif long_edge > rule.max_aspect * short_edge:
-        problem = f"aspect ratio {width}:{height} is outside 1:{rule.max_aspect:g} to {rule.max_aspect:g}:1"
-    elif long_edge > rule.max_long_edge or short_edge > rule.max_short_edge:
-        problem = f"larger than the maximum {rule.max_long_edge}x{rule.max_short_edge}"
-    elif rule.max_pixels is not None and width * height > rule.max_pixels:
-        problem = f"more than {rule.max_pixels} pixels"
-    elif rule.min_pixels is not None and width * height < rule.min_pixels:
-        problem = f"fewer than {rule.min_pixels} pixels"
+    problem = rule.problem(width, height)
     if problem:
         raise InvalidOptionsError("size", size, caps.describe_sizes(), reason=problem)

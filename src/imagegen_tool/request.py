@@ -32,6 +32,8 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 MAX_PROMPT_CHARS = 32_000
+#: The SDK: "a string that uniquely identifies each user, with a maximum length of 128 characters".
+MAX_SAFETY_IDENTIFIER_CHARS = 128
 
 
 class ImageRequest(BaseModel):
@@ -48,6 +50,8 @@ class ImageRequest(BaseModel):
     """Inpainting mask for the first input (alpha = where to edit)."""
     previous_response_id: str | None = None
     """Continue explicitly from this stored response (e.g. an agent already on the Responses API)."""
+    safety_identifier: str | None = Field(default=None, min_length=1, max_length=MAX_SAFETY_IDENTIFIER_CHARS)
+    """A stable id of the end user (e.g. a hash of the account id), sent as ``safety_identifier``."""
 
     @property
     def input_ids(self) -> tuple[str, ...]:
@@ -120,6 +124,8 @@ def build_responses_request(
         kwargs["instructions"] = instructions
     if wire.previous_response_id:
         kwargs["previous_response_id"] = wire.previous_response_id
+    if request.safety_identifier:
+        kwargs["safety_identifier"] = request.safety_identifier
     if stream:
         kwargs["stream"] = True
     if extra:

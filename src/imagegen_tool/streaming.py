@@ -113,6 +113,9 @@ class PartialImageEvent(BaseModel):
     type: Literal["partial_image"] = "partial_image"
     partial: PartialImage
     response_id: str | None = None
+    b64: str = Field(default="", repr=False, exclude=True)
+    """The preview's base64 exactly as the API sent it (not serialised), so relays to UIs need not encode the
+    bytes again; empty when unknown."""
 
 
 class GenerationCompleted(BaseModel):

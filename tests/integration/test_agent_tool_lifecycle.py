@@ -16,8 +16,8 @@ import asyncio, gc, sys, warnings
 warnings.simplefilter("error", ResourceWarning)
 from imagegen_tool.langchain import ImageGenerationTool
 
-base_url, store, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-tool = ImageGenerationTool(store=store, base_url=base_url, api_key="sk-test-not-a-real-key")
+base_url, store, mode, api = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+tool = ImageGenerationTool(store=store, base_url=base_url, api_key="sk-test-not-a-real-key", api=api)
 if mode == "asyncio.run":
     for prompt in ("a kite", "a second kite on a new event loop"):
         message = asyncio.run(tool.ainvoke({"prompt": prompt}))
@@ -36,10 +36,14 @@ print("clean")
 """
 
 
-@pytest.mark.parametrize("mode", ["asyncio.run", "aclose", "sync"])
-def test_no_unclosed_transport_is_left_behind(tmp_path: Path, imagegen_emulator: Any, mode: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "api"),
+    [("asyncio.run", "responses"), ("aclose", "responses"), ("sync", "responses"), ("asyncio.run", "images")],
+)
+def test_no_unclosed_transport_is_left_behind(tmp_path: Path, imagegen_emulator: Any, mode: str, api: str) -> None:
+    script = [sys.executable, "-W", "error::ResourceWarning", "-c", SCRIPT, imagegen_emulator.url, str(tmp_path)]
     completed = subprocess.run(
-        [sys.executable, "-W", "error::ResourceWarning", "-c", SCRIPT, imagegen_emulator.url, str(tmp_path), mode],
+        [*script, mode, api],
         capture_output=True,
         text=True,
         timeout=120,
@@ -47,4 +51,5 @@ def test_no_unclosed_transport_is_left_behind(tmp_path: Path, imagegen_emulator:
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().endswith("clean")
     assert "ResourceWarning" not in completed.stderr and "unclosed" not in completed.stderr, completed.stderr
-    assert len(imagegen_emulator.requests_to("/v1/responses")) == (2 if mode == "asyncio.run" else 1)
+    endpoint = "/v1/responses" if api == "responses" else "/v1/images/generations"
+    assert len(imagegen_emulator.requests_to(endpoint)) == (2 if mode == "asyncio.run" else 1)

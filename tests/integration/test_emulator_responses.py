@@ -344,7 +344,7 @@ def test_invalid_options_are_refused_like_the_api(openai_client: OpenAI, options
     with pytest.raises(openai.BadRequestError) as caught:
         openai_client.responses.create(model=MODEL, input="x", tools=image_tool(**options))
     body = caught.value.body
-    assert body["type"] == "invalid_request_error"
+    assert body["type"] == "image_generation_user_error"
     assert body["param"] == param
     assert body["code"] == "invalid_value"
     assert caught.value.status_code == 400

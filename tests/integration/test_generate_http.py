@@ -65,7 +65,7 @@ def test_gif_options_reach_the_wire_and_the_file_is_animated(
     generator: ImageGenerator, imagegen_emulator: Emulator
 ) -> None:
     result = generator.generate(
-        "a spinning coin", model="gpt-image-2.5-sunburst", output_format="gif", frame_count=4, frame_duration_ms=120
+        "a spinning coin", model="gpt-image-2.6-sunburst", output_format="gif", frame_count=4, frame_duration_ms=120
     )
     assert _sent_tool(imagegen_emulator)["frame_count"] == 4
     with Image.open(result.image.path or "") as opened:

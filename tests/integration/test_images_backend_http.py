@@ -349,7 +349,7 @@ def test_the_emulator_checks_masks_and_input_counts(openai_client: OpenAI) -> No
     with pytest.raises(openai.BadRequestError, match="at most 16"):
         openai_client.images.edit(model=MODEL, prompt="x", image=[_png()] * 17)
     with pytest.raises(openai.BadRequestError, match="n=1"):
-        openai_client.images.generate(model="gpt-image-2.5-sunburst", prompt="x", output_format="svg", n=2)
+        openai_client.images.generate(model="gpt-image-2.6-sunburst", prompt="x", output_format="svg", n=2)
 
 
 def test_safety_identifier_is_echoed(openai_client: OpenAI) -> None:

@@ -186,7 +186,9 @@ def test_tool_node_turns_bad_arguments_into_error_messages(
     message = graph.compile().invoke({"messages": [call]})["messages"][-1]
     assert isinstance(message, ToolMessage)
     assert message.status == "error"
-    assert str(message.content).startswith("Invalid arguments for generate_image")
+    # A schema-level refusal ("Invalid arguments ...") or the option check's ("Invalid option ..."): either way
+    # the agent is told what to change and nothing is sent.
+    assert str(message.content).startswith(("Invalid arguments for generate_image", "Invalid option size='7x7'"))
     assert imagegen_emulator.requests_to("/v1/responses") == []
 
 

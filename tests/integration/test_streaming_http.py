@@ -130,7 +130,7 @@ def test_slow_partials_are_delivered_before_the_stream_ends(
 def test_gif_streams_lifecycle_events_without_partials(generator: ImageGenerator, imagegen_emulator: Emulator) -> None:
     seen: list[StreamEvent] = []
     result = generator.generate(
-        "a waving flag", model="gpt-image-2.5-sunburst", output_format="gif", frame_count=3, on_event=seen.append
+        "a waving flag", model="gpt-image-2.6-flare", output_format="gif", frame_count=3, on_event=seen.append
     )
     assert _partials(seen) == []
     assert any(isinstance(e, ProgressEvent) and e.stage == "generating" for e in seen)

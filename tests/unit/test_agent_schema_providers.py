@@ -49,7 +49,7 @@ CONFIGS: list[dict[str, Any]] = [
     {},
     {"exposed_options": ("model", "quality", "size", "background", "output_format", "output_compression")},
     {
-        "options": ImageOptions(model="gpt-image-2.5-sunburst", output_format="gif"),
+        "options": ImageOptions(model="gpt-image-2.6-sunburst", output_format="gif"),
         "exposed_options": ("frame_count", "frame_duration_ms", "size"),
     },
     {"options": ImageOptions(model="gpt-image-1-mini"), "exposed_options": ("input_fidelity", "moderation", "action")},

@@ -224,3 +224,26 @@ def test_middleware_in_a_real_agent_moves_previews_for_the_model_only(tmp_path: 
     assert isinstance(seen[0][-2].content, str)  # type: ignore[attr-defined]
     stored = next(m for m in state["messages"] if isinstance(m, ToolMessage))
     assert isinstance(stored.content, list)  # the agent's state keeps the original tool message
+
+
+async def test_the_apis_own_base64_is_relayed_without_encoding() -> None:
+    event = partial_event(2000)
+    original = base64.b64encode(event.partial.data).decode()
+    carried = event.model_copy(update={"b64": original})
+    payload = await astream_event_payload(carried, data="base64")
+    assert payload is not None and payload["b64"] is original
+    sync = stream_event_payload(carried, data=True)
+    assert sync is not None and sync["b64"] is original
+    assert "b64" not in carried.model_dump()  # never serialised with the event
+
+
+def test_generator_events_carry_the_apis_base64(tmp_path: object) -> None:
+    from imagegen_tool.generator import ImageGenerator
+    from imagegen_tool.streaming import PartialImageData as BackendPartial
+
+    generator = ImageGenerator(store=tmp_path, api_key="sk-test-not-a-real-key")
+    b64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(64)).decode()
+    event = generator._store_partial(BackendPartial(call_id="ig_1", index=0, b64=b64))
+    if event is None:
+        pytest.skip("the store refused these preview bytes")
+    assert event.b64 == b64

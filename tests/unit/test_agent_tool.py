@@ -488,3 +488,34 @@ def test_n_is_exposable_on_the_images_route_only(tmp_path: Path) -> None:
     assert prop["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 10}
     assert images.parse_arguments({"prompt": "x", "n": None}).options() == {}
     assert images.parse_arguments({"prompt": "x", "n": 3}).options() == {"n": 3}
+
+
+@pytest.mark.parametrize(
+    "locked",
+    [
+        ImageOptions(),
+        ImageOptions(output_format="jpeg"),
+        ImageOptions(background="transparent"),
+        ImageOptions(output_format="webp", output_compression=50),
+        ImageOptions(partial_images=2),
+    ],
+    ids=lambda options: str(options) or "defaults",
+)
+@pytest.mark.parametrize("model", CURRENT_MODELS)
+def test_every_offered_value_is_accepted_for_the_configured_model(
+    tmp_path: Path, model: str, locked: ImageOptions
+) -> None:
+    """An agent is never offered a value the generator would then refuse (checked without sending anything)."""
+    try:
+        options = locked.merge(model=model)
+    except Exception:
+        pytest.skip(f"{model} does not take {locked}")
+    tool = core(tmp_path, options=options, exposed_options=())
+    for field in ENUM_FIELDS:
+        try:
+            schema = build_args_schema(options, (field,)).model_json_schema()
+        except Exception:
+            continue  # not exposable for this model
+        for value in enum_of(schema["properties"][field]):
+            args = tool.parse_arguments({"prompt": "a kite"})
+            tool.generator.request(args.prompt, options=options, **{field: value})

@@ -231,7 +231,7 @@ def test_the_tables_parameter_lists_cover_the_installed_sdk() -> None:
 
 def test_svg_settings_take_the_wire_shape() -> None:
     options = ImageOptions(
-        model="gpt-image-2.5-sunburst", output_format="svg", svg={"model": "m", "reasoning_effort": "low"}
+        model="gpt-image-2.6-sunburst", output_format="svg", svg={"model": "m", "reasoning_effort": "low"}
     )
     call = plan_images_call(ImageRequest(prompt="a logo", options=options))
     assert call.params["svg"] == {"model": "m", "reasoning": {"effort": "low"}}
@@ -272,7 +272,7 @@ def test_an_inline_png_mask_in_the_options_is_sent_as_a_file() -> None:
         ({"options": ImageOptions(action="edit")}, InvalidInputError, "needs an input image"),
         ({"previous_response_id": "resp_1"}, InvalidInputError, "no stored responses"),
         (
-            {"options": ImageOptions(model="gpt-image-2.5-sunburst", output_format="svg", n=2)},
+            {"options": ImageOptions(model="gpt-image-2.6-sunburst", output_format="svg", n=2)},
             InvalidOptionsError,
             "svg output makes one image",
         ),

@@ -33,13 +33,13 @@ from tests.fixtures.sdk_models import (
     literal_values,
 )
 
-GPT_IMAGE_1_5 = ("gpt-image-1.5", "chatgpt-image-latest")
-CUSTOM_SIZE_MODELS = (*GPT_IMAGE_2, *GPT_IMAGE_2_5)
-FIXED_SIZE_MODELS = ("gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2_6)
+GPT_IMAGE_1_5 = ("gpt-image-1.5", "gpt-image-1.5-2025-12-16", "chatgpt-image-latest")
+CUSTOM_SIZE_MODELS = (*GPT_IMAGE_2, *GPT_IMAGE_2_5, *GPT_IMAGE_2_6)
+FIXED_SIZE_MODELS = ("gpt-image-1-mini", *GPT_IMAGE_1_5)
 CURRENT_MODELS = ("gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2, *GPT_IMAGE_2_5, *GPT_IMAGE_2_6)
 UNKNOWN_MODEL = "gpt-image-9"
 # A model that accepts every output format, so cross-field rules can be tested in isolation.
-ALL_FORMATS_MODEL = "gpt-image-2.5-sunburst"
+ALL_FORMATS_MODEL = "gpt-image-2.6-sunburst"
 
 MASK = {"file_id": "file-mask"}
 
@@ -61,16 +61,16 @@ def outcome(**options: Any) -> ImageOptions | InvalidOptionsError:
 
 
 def sdk_accepts_custom_size(width: int, height: int) -> bool:
-    """The SDK's rule for arbitrary sizes, restated from its docstring: "Width and height must both be divisible
-    by 16 and the requested aspect ratio must be between 1:3 and 3:1 [...] the maximum supported resolution is
-    `3840x2160`" (either orientation)."""
+    """The rule for arbitrary sizes: the SDK's "Width and height must both be divisible by 16 and the requested
+    aspect ratio must be between 1:3 and 3:1" plus the documented pixel and edge limits (third-party evidence in
+    models.toml): 655,360 to 8,294,400 pixels, edges up to 3840 px."""
     long_edge, short_edge = max(width, height), min(width, height)
     return (
         width % 16 == 0
         and height % 16 == 0
         and long_edge <= 3 * short_edge
         and long_edge <= 3840
-        and short_edge <= 2160
+        and 655_360 <= width * height <= 8_294_400
     )
 
 
@@ -79,6 +79,7 @@ def sdk_accepts_custom_size(width: int, height: int) -> bool:
 
 def test_test_model_groups_cover_every_current_model() -> None:
     current = {m for m in known_models() if not capabilities_for(m).retired}  # type: ignore[union-attr]
+    current -= {"gpt-image-1.5-2025-12-16"} - set(CURRENT_MODELS)
     assert set(CURRENT_MODELS) == current
     assert capabilities_for(UNKNOWN_MODEL) is None
 
@@ -86,13 +87,13 @@ def test_test_model_groups_cover_every_current_model() -> None:
 # -- per-model allowed values ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", GPT_IMAGE_2_5)
+@pytest.mark.parametrize("model", [*GPT_IMAGE_2_5, *GPT_IMAGE_2_6])
 @pytest.mark.parametrize("quality", ["xhigh", "max"])
 def test_xhigh_and_max_quality_accepted_on_gpt_image_2_5(model: str, quality: str) -> None:
     assert ImageOptions(model=model, quality=quality).quality == quality
 
 
-@pytest.mark.parametrize("model", ["gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2, *GPT_IMAGE_2_6])
+@pytest.mark.parametrize("model", ["gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2])
 @pytest.mark.parametrize("quality", ["xhigh", "max"])
 def test_xhigh_and_max_quality_rejected_elsewhere(model: str, quality: str) -> None:
     error = rejected(model=model, quality=quality)
@@ -103,9 +104,10 @@ def test_xhigh_and_max_quality_rejected_elsewhere(model: str, quality: str) -> N
 
 def test_unset_model_is_checked_as_the_default_model() -> None:
     assert default_image_model() == "gpt-image-2.6-sunburst"
-    error = rejected(quality="max")
-    assert error.field == "quality"
-    assert "gpt-image-2.6-sunburst" in str(error)
+    with pytest.raises(InvalidOptionsError) as info:
+        ImageOptions.build({"input_fidelity": "high"}, validation="strict")
+    assert info.value.field == "input_fidelity"
+    assert "gpt-image-2.6-sunburst" in str(info.value)
 
 
 @pytest.mark.parametrize("model", CURRENT_MODELS)
@@ -114,7 +116,7 @@ def test_standard_qualities_accepted_on_every_current_model(model: str) -> None:
         assert ImageOptions(model=model, quality=quality).quality == quality
 
 
-@pytest.mark.parametrize("model", [*GPT_IMAGE_2, *GPT_IMAGE_2_5, *GPT_IMAGE_2_6])
+@pytest.mark.parametrize("model", GPT_IMAGE_2)
 @pytest.mark.parametrize("fidelity", ["high", "low"])
 def test_input_fidelity_must_be_omitted_on_gpt_image_2_and_later(model: str, fidelity: str) -> None:
     error = rejected(model=model, input_fidelity=fidelity)
@@ -137,13 +139,13 @@ def test_gpt_image_1_5_takes_high_and_low_input_fidelity(model: str, fidelity: s
     assert ImageOptions(model=model, input_fidelity=fidelity).input_fidelity == fidelity
 
 
-@pytest.mark.parametrize("model", [*GPT_IMAGE_2_5, *GPT_IMAGE_2_6])
+@pytest.mark.parametrize("model", GPT_IMAGE_2_6)
 @pytest.mark.parametrize("fmt", ["gif", "svg"])
 def test_gif_and_svg_output_accepted_where_the_table_allows(model: str, fmt: str) -> None:
     assert ImageOptions(model=model, output_format=fmt).output_format == fmt
 
 
-@pytest.mark.parametrize("model", ["gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2])
+@pytest.mark.parametrize("model", ["gpt-image-1-mini", *GPT_IMAGE_1_5, *GPT_IMAGE_2, *GPT_IMAGE_2_5])
 @pytest.mark.parametrize("fmt", ["gif", "svg"])
 def test_gif_and_svg_output_rejected_where_the_table_does_not_allow(model: str, fmt: str) -> None:
     error = rejected(model=model, output_format=fmt)
@@ -187,7 +189,7 @@ def test_fixed_size_model_rejects_custom_sizes_and_lists_its_sizes(model: str) -
 @pytest.mark.parametrize("model", CUSTOM_SIZE_MODELS)
 @pytest.mark.parametrize(
     "size",
-    ["1536x864", "3840x2160", "2160x3840", "3072x1024", "1024x3072", "2160x2160", "16x48", "48x16", "16x16"],
+    ["1536x864", "3840x2160", "2160x3840", "3072x1024", "1024x3072", "2160x2160", "2880x2880", "2176x2176", "1024x640"],
 )
 def test_custom_size_model_accepts_sizes_within_the_limits(model: str, size: str) -> None:
     assert ImageOptions(model=model, size=size).size == size
@@ -201,11 +203,13 @@ def test_custom_size_model_accepts_sizes_within_the_limits(model: str, size: str
         ("1536x872", "divisible by 16"),
         ("3088x1024", "aspect ratio"),  # 3.016:1
         ("1024x3088", "aspect ratio"),
-        ("3856x2160", "maximum 3840x2160"),  # too long
-        ("3840x2176", "maximum 3840x2160"),  # short edge too long
-        ("2176x3840", "maximum 3840x2160"),  # the same, portrait
-        ("2176x2176", "maximum 3840x2160"),
-        ("4096x2048", "maximum 3840x2160"),
+        ("3856x2160", "maximum 3840 px"),  # too long
+        ("3840x2176", "maximum 8,294,400"),  # over the pixel budget
+        ("2176x3840", "maximum 8,294,400"),  # the same, portrait
+        ("2896x2896", "maximum 8,294,400"),
+        ("4096x2048", "maximum 3840 px"),
+        ("16x16", "minimum 655,360"),
+        ("1024x624", "minimum 655,360"),
     ],
 )
 def test_custom_size_model_rejects_sizes_outside_the_limits(model: str, size: str, reason: str) -> None:
@@ -213,7 +217,7 @@ def test_custom_size_model_rejects_sizes_outside_the_limits(model: str, size: st
     assert error.field == "size"
     assert error.value == size
     assert reason in (error.reason or "")
-    for part in ("1024x1024", "auto", "divisible by 16", "1:3", "3:1", "3840x2160"):
+    for part in ("1024x1024", "auto", "divisible by 16", "1:3", "3:1", "3840", "655,360", "8,294,400"):
         assert part in error.allowed
 
 
@@ -469,7 +473,7 @@ def test_svg_settings_with_svg_output() -> None:
 @pytest.mark.parametrize(
     "options",
     [
-        {"quality": "max", "input_fidelity": "high", "output_format": "gif"},
+        {"quality": "max", "size": "16x16", "output_format": "png"},
         {"background": "transparent", "output_format": "jpeg", "output_compression": 5},
         {"output_format": "gif", "partial_images": 3, "mask": MASK, "frame_count": 16},
         {"frame_duration_ms": 100, "svg": {"model": "gpt-5"}},
@@ -722,6 +726,8 @@ def valid_options(draw: st.DrawFn) -> dict[str, Any]:
         sizes += ["1536x864", "3840x2160", "2160x3840", "1024x3072"]
     if caps is None:
         sizes += ["9999x16"]
+    if effective == "gif":  # sizes are per frame and share one sprite sheet
+        sizes = ["auto", "512x512", "720x720"]
     fields: dict[str, Any] = {
         "model": model,
         "output_format": fmt,
@@ -838,7 +844,8 @@ def test_merge_none_does_not_unset() -> None:
         ({"background": "transparent"}, {"output_format": "jpeg"}, "background"),
         ({"output_format": "jpeg", "output_compression": 50}, {"output_format": "png"}, "output_compression"),
         ({"model": "gpt-image-1.5", "input_fidelity": "high"}, {"model": "gpt-image-2"}, "input_fidelity"),
-        ({"model": "gpt-image-2", "size": "1536x864"}, {"model": "gpt-image-2.6-sunburst"}, "size"),
+        ({"model": "gpt-image-2", "size": "1536x864"}, {"model": "gpt-image-1.5"}, "size"),
+        ({"output_format": "gif", "size": "512x512"}, {"size": "1024x1024"}, "size"),
         ({"output_format": "gif", "frame_count": 4}, {"output_format": "png"}, "frame_count"),
         ({"quality": "low"}, {"quality": "ultra"}, "quality"),
         ({"quality": "low"}, {"qualty": "high"}, "qualty"),

@@ -18,6 +18,7 @@ from typing import Any, Self
 import uvicorn
 
 from . import background
+from .api_rules import ApiRules
 from .background import BodyFault, Generation
 from .server import create_app
 from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
@@ -196,7 +197,20 @@ class Emulator:
         """Uploaded files by id."""
         return self._state.files()
 
+    def expire_file(self, file_id: str) -> bool:
+        """Make an uploaded file expire now, as the API does once its ``expires_after`` has passed: it is no
+        longer listed, retrieved or usable as an input. Returns whether the file existed."""
+        return self._state.expire_file(file_id)
+
     # --- configuration and faults ----------------------------------------------------------------------
+
+    @property
+    def api_rules(self) -> ApiRules:
+        """The emulated API's own option rules (never the client's capability table). Play a given real API
+        with ``api_rules.refuse("input_fidelity", "high", model="gpt-image-2.5-sunburst")`` or
+        ``api_rules.accept(...)``; set ``api_rules.today`` to move its lifecycle clock. Overrides last until
+        :meth:`reset`."""
+        return self._state.api_rules
 
     @property
     def seed(self) -> int:

@@ -1,9 +1,10 @@
 """The emulator's HTTP application: the OpenAI endpoints imagegen-tool uses, served by Starlette.
 
 Every request is parsed once, logged (credentials redacted), then delayed or failed as the planned faults say,
-and only then served. Option validation is the core's (:meth:`ImageOptions.from_tool_param`), so the emulator
-refuses exactly what the client would refuse, with the API's error JSON. Images are rendered off the event
-loop in worker threads, so hundreds of concurrent streams stay responsive.
+and only then served. Options are validated with the emulated server's own rules (:mod:`.api_rules`, its own
+data), never with the client's capability table, so a wrong table entry shows up in tests; refusals use the
+API's error JSON. Images are rendered off the event loop in worker threads, so hundreds of concurrent streams
+stay responsive.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from imagegen_tool.errors import InvalidOptionsError
-from imagegen_tool.options import ImageOptions
-
 from . import background, images_rules, wire
+from .api_rules import RuleViolation
 from .state import (
     EmulatorState,
     PlannedFailure,
@@ -73,8 +72,6 @@ _IMAGE_OPTION_KEYS = (
 _INT_FORM_FIELDS = frozenset({"n", "partial_images", "output_compression", "frame_count", "frame_duration_ms"})
 # Legacy DALL·E parameters the GPT image models refuse (see the recorded `unknown_parameter` error).
 _LEGACY_IMAGE_PARAMS = ("response_format", "style")
-# Option names of ImageOptions errors → names on the wire.
-_WIRE_FIELDS = {"mask": "input_image_mask", "svg.reasoning_effort": "svg.reasoning.effort"}
 _DEFAULT_MODERATION_CATEGORIES = ("violence",)
 _MAX_PIXELS = 4096 * 4096
 _MAX_FRAMES = 64
@@ -291,22 +288,13 @@ async def _unknown_route(request: Request, incoming: _Incoming, state: EmulatorS
 # --- option validation (the core's rules) --------------------------------------------------------------
 
 
-def _check_options(tool: Mapping[str, Any], *, prefix: str, names: Mapping[str, str] = _WIRE_FIELDS) -> None:
-    """Validate an ``image_generation`` tool dict with the core's capability table; refuse like the API."""
+def _check_options(state: EmulatorState, tool: Mapping[str, Any], *, prefix: str, input_count: int = 0) -> None:
+    """Validate an ``image_generation`` tool dict with the emulated server's own rules (never the client's table:
+    see :mod:`.api_rules`); refuse like the API."""
     try:
-        ImageOptions.from_tool_param(tool)
-    except InvalidOptionsError as exc:
-        name = names.get(exc.field, exc.field)
-        param = f"{prefix}.{name}" if prefix else name
-        if exc.reason == "unknown option":
-            raise _APIError(400, f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter") from None
-        reason = f" {exc.reason[0].upper()}{exc.reason[1:]}." if exc.reason else ""
-        raise _APIError(
-            400,
-            f"Invalid value for '{param}': {_short(exc.value)}.{reason} Supported: {exc.allowed}.",
-            param=param,
-            code="invalid_value",
-        ) from None
+        state.api_rules.check_tool(tool, prefix=prefix, input_count=input_count)
+    except RuleViolation as exc:
+        raise _APIError(exc.status, exc.message, type=exc.type, param=exc.param, code=exc.code) from None
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -559,9 +547,11 @@ async def _create_response(request: Request, incoming: _Incoming, state: Emulato
         (i, t) for i, t in enumerate(tools) if isinstance(t, Mapping) and t.get("type") == "image_generation"
     ]
     for i, tool in image_tools:
-        _check_options(tool, prefix=f"tools[{i}]")
+        _check_options(state, tool, prefix=f"tools[{i}]")
     chain = _chain(state, body.get("previous_response_id"))
     found = _read_input(state, body.get("input"))
+    for i, tool in image_tools:
+        _check_options(state, tool, prefix=f"tools[{i}]", input_count=len(found.images))
     prompt = found.prompt or "An image"
 
     if body.get("background"):
@@ -798,16 +788,47 @@ async def _create_file(request: Request, incoming: _Incoming, state: EmulatorSta
             code="invalid_value",
         )
     upload = uploads[0]
+    created_at = int(time.time())
+    seconds = _file_expiry_seconds(incoming.fields)
     stored = StoredFile(
         id=wire.file_id(),
         filename=upload.filename or "upload",
         purpose=purpose,
         content=upload.data,
-        created_at=int(time.time()),
+        created_at=created_at,
         content_type=upload.content_type,
+        expires_at=created_at + seconds if seconds is not None else None,
     )
     state.add_file(stored)
     return JSONResponse(stored.to_wire())
+
+
+def _file_expiry_seconds(fields: Mapping[str, str]) -> int | None:
+    """``expires_after`` of an upload (multipart: ``expires_after[anchor]``, ``expires_after[seconds]``), checked
+    as the SDK documents it: anchor ``created_at``, 3600 to 2592000 seconds."""
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise _APIError(
+            400,
+            f"Invalid value for 'expires_after.anchor': {anchor!r}. Supported values are: 'created_at'.",
+            param="expires_after.anchor",
+            code="invalid_value",
+        )
+    try:
+        value = int(seconds or "")
+    except ValueError:
+        value = -1
+    if not 3600 <= value <= 2592000:
+        raise _APIError(
+            400,
+            f"Invalid 'expires_after.seconds': {seconds!r}. Expected an integer between 3600 and 2592000.",
+            param="expires_after.seconds",
+            code="invalid_value",
+        )
+    return value
 
 
 async def _list_files(request: Request, incoming: _Incoming, state: EmulatorState) -> Response:
@@ -922,7 +943,7 @@ async def _images(
     tool.update({k: params[k] for k in _IMAGE_OPTION_KEYS if params.get(k) is not None})
     if mask is not None:
         tool["input_image_mask"] = {"file_id": "uploaded-mask"}
-    _check_options(tool, prefix="", names={"svg.reasoning_effort": "svg.reasoning.effort"})
+    _check_options(state, tool, prefix="", input_count=len(inputs))
     resolved = _resolve(tool)
     stream = bool(params.get("stream"))
     if stream and resolved.output_format in ("gif", "svg"):

@@ -8,11 +8,15 @@ keeps headers with credentials replaced by a marker.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from .api_rules import ApiRules
 
 __all__ = [
     "REDACTED",
@@ -90,6 +94,11 @@ class StoredFile:
     content: bytes
     created_at: int
     content_type: str | None = None
+    expires_at: int | None = None
+    """Unix time after which the file is gone (``expires_after`` on upload); ``None``: kept until deleted."""
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and (time.time() if now is None else now) >= self.expires_at
 
     def to_wire(self) -> dict[str, Any]:
         """The API's ``file`` object."""
@@ -98,7 +107,7 @@ class StoredFile:
             "object": "file",
             "bytes": len(self.content),
             "created_at": self.created_at,
-            "expires_at": None,
+            "expires_at": self.expires_at,
             "filename": self.filename,
             "purpose": self.purpose,
             "status": "processed",
@@ -151,6 +160,8 @@ class EmulatorState:
         self._responses: dict[str, dict[str, Any]] = {}
         self._items: dict[str, dict[str, Any]] = {}
         self._files: dict[str, StoredFile] = {}
+        #: The emulated API's option rules (its own data); switch answers with ``refuse``/``accept``.
+        self.api_rules = ApiRules()
 
     def reset(self) -> None:
         """Forget requests, responses, files and faults; restore the default moderation trigger."""
@@ -161,6 +172,8 @@ class EmulatorState:
             self._items.clear()
             self._files.clear()
             self.moderation_trigger = self.default_moderation_trigger
+        self.api_rules.reset()
+        self.api_rules.today = None
 
     def clear_faults(self) -> None:
         """Forget planned faults only (the logs and stored responses stay)."""
@@ -273,12 +286,26 @@ class EmulatorState:
             self._files[stored.id] = stored
 
     def file(self, file_id: str) -> StoredFile | None:
+        """The file, unless unknown or expired (an expired file is gone, as on the real API)."""
         with self._lock:
-            return self._files.get(file_id)
+            stored = self._files.get(file_id)
+            if stored is not None and stored.expired():
+                del self._files[file_id]
+                return None
+            return stored
 
     def delete_file(self, file_id: str) -> bool:
         with self._lock:
             return self._files.pop(file_id, None) is not None
+
+    def expire_file(self, file_id: str) -> bool:
+        """Let an uploaded file reach its expiry now (as if its ``expires_after`` had passed)."""
+        with self._lock:
+            stored = self._files.get(file_id)
+            if stored is None:
+                return False
+            self._files[file_id] = dataclasses.replace(stored, expires_at=int(time.time()) - 1)
+            return True
 
     def files(self) -> Mapping[str, StoredFile]:
         with self._lock:
@@ -286,4 +313,4 @@ class EmulatorState:
 
     def file_list(self) -> Sequence[StoredFile]:
         with self._lock:
-            return sorted(self._files.values(), key=lambda f: (f.created_at, f.id))
+            return sorted((f for f in self._files.values() if not f.expired()), key=lambda f: (f.created_at, f.id))
