@@ -299,3 +299,13 @@ def test_every_failure_is_typed(imagegen_emulator: Emulator, openai_client: Open
         imagegen_emulator.answer_with_html(method="GET")  # and the retrieve fails too
         with pytest.raises(ImageGenerationError):
             generator.generate("a lighthouse")
+
+
+def test_recover_needs_a_backend_that_keeps_responses(imagegen_emulator: Emulator, store_dir: Path) -> None:
+    from imagegen_tool.errors import ConfigurationError
+
+    generator = ImageGenerator(store=store_dir, base_url=imagegen_emulator.url, api_key="sk-test", api="images")
+    with pytest.raises(ConfigurationError, match="recover"):
+        generator.recover("resp_123")
+    assert imagegen_emulator.requests == []
+    generator.close()
