@@ -33,7 +33,7 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 def _stop(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=20)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     return err
 
@@ -68,3 +68,21 @@ def test_quiet_by_default() -> None:
     finally:
         err = _stop(process)
     assert "/v1/files" not in err
+
+
+def test_stops_cleanly_on_sigterm_and_on_sigint_inherited_as_ignored() -> None:
+    """A server started in the background by a non-interactive shell inherits SIGINT as ignored."""
+    command = [str(SCRIPT)] if SCRIPT.exists() else [shutil.which("imagegen-emulator") or "imagegen-emulator"]
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        process = subprocess.Popen(
+            [*command, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("http://127.0.0.1:")
+        process.send_signal(sig)
+        process.communicate(timeout=60)
+        assert process.returncode == 0, sig

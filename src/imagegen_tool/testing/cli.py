@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
         moderation_trigger=args.moderation_trigger or None,
     )
     done = stop or threading.Event()
+    _stop_on_signals(done)
     with emulator:
         print(emulator.url, flush=True)
         print(
@@ -74,6 +76,18 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def _stop_on_signals(done: threading.Event) -> None:
+    """Stop cleanly on SIGTERM (``docker stop``, process managers) and on SIGINT even when it was inherited as
+    ignored: a program started in the background by a non-interactive shell gets SIGINT ignored, and then
+    Ctrl-C / ``kill -INT`` would leave the server running. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGINT"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, lambda signum, frame: done.set())
 
 
 if __name__ == "__main__":  # pragma: no cover
