@@ -32,7 +32,7 @@ def _wait(client: OpenAI, response_id: str) -> Any:
 def test_background_create_is_queued_then_visible_while_running(
     imagegen_emulator: Emulator, openai_client: OpenAI
 ) -> None:
-    imagegen_emulator.set_latency(0.5)  # the work takes it, not the answers
+    imagegen_emulator.set_latency(3.0)  # the work takes it, not the answers (long enough for a loaded machine)
     created = _create(openai_client, background=True)
     assert created.status == "queued" and created.background is True and created.output == []
     running = openai_client.responses.retrieve(created.id)

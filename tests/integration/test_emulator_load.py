@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from openai import AsyncOpenAI
@@ -30,10 +29,8 @@ async def test_200_concurrent_streams_all_complete(imagegen_emulator: Emulator) 
                 result = call.result
         return types, result
 
-    started = time.perf_counter()
     async with AsyncOpenAI(base_url=imagegen_emulator.url, api_key="test", max_retries=0, timeout=60) as client:
         outcomes = await asyncio.gather(*(one(client, n) for n in range(CONCURRENT_STREAMS)))
-    elapsed = time.perf_counter() - started
 
     assert len(outcomes) == CONCURRENT_STREAMS
     for types, result in outcomes:
@@ -44,4 +41,3 @@ async def test_200_concurrent_streams_all_complete(imagegen_emulator: Emulator) 
     assert len({result for _, result in outcomes}) == CONCURRENT_STREAMS  # distinct prompts, distinct images
     assert len(imagegen_emulator.requests_to("/responses")) == CONCURRENT_STREAMS
     assert all(r.status == 200 for r in imagegen_emulator.requests)
-    assert elapsed < 30
