@@ -7,6 +7,7 @@ message items. Base64 stays undecoded here so the caller can decode it off the e
 from __future__ import annotations
 
 import binascii
+import hashlib
 import logging
 import re
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ __all__ = [
     "parse_image_call",
     "parse_response",
     "parse_usage",
+    "synthesized_call_id",
 ]
 
 logger = logging.getLogger(__name__)
@@ -137,10 +139,10 @@ def _parse(response: Any, response_id: str | None) -> ParsedResponse:
     output = _field(response, "output")
     if output is not None and not isinstance(output, list | tuple):
         raise MalformedResponseError("the response's output is not a list", response_id=response_id)
-    for item in output or ():
+    for index, item in enumerate(output or ()):
         kind = _field(item, "type")
         if kind == "image_generation_call":
-            parsed = parse_image_call(item, response_id=response_id)
+            parsed = parse_image_call(item, response_id=response_id, output_index=index)
             if isinstance(parsed, ParsedImage):
                 images.append(parsed)
             else:
@@ -219,14 +221,19 @@ def decode_b64(data: str, *, response_id: str | None = None, call_id: str | None
         ) from exc
 
 
-def parse_image_call(item: Any, *, response_id: str | None = None) -> ParsedImage | CallFailure:
+def parse_image_call(
+    item: Any, *, response_id: str | None = None, output_index: int | None = None
+) -> ParsedImage | CallFailure:
     """One ``image_generation_call`` item (an SDK object or a mapping): its image, or why it has none.
 
-    A result that is not a string, or an item without an id, raises :class:`MalformedResponseError`; wrongly
-    typed descriptive fields are dropped (logged)."""
+    A result that is not a string raises :class:`MalformedResponseError`; wrongly typed descriptive fields are
+    dropped (logged). An item without a usable id (missing, empty, not a string) keeps its image under an id
+    synthesized from the response id and the item's ``output_index`` (see :func:`synthesized_call_id`): the
+    image was paid for, and the same response always gives the same id, so a recovery finds what was stored."""
     call_id = _field(item, "id")
     if not isinstance(call_id, str) or not call_id:
-        raise MalformedResponseError("an image_generation_call item has no valid id", response_id=response_id)
+        call_id = synthesized_call_id(response_id, output_index, _field(item, "result"))
+        logger.warning("an image_generation_call item of response %s has no valid id; using %s", response_id, call_id)
     reported = ReportedSettings(
         action=_detail(item, "action", call_id),
         size=_detail(item, "size", call_id),
@@ -260,6 +267,20 @@ def parse_image_call(item: Any, *, response_id: str | None = None) -> ParsedImag
         categories=tuple(c for c in categories if isinstance(c, str)) if isinstance(categories, list | tuple) else (),
         stage=_str(_field(details, "moderation_stage")),
     )
+
+
+def synthesized_call_id(response_id: str | None, output_index: int | None, result: Any = None) -> str:
+    """A stand-in call id for an ``image_generation_call`` item that has none: ``ig_missing_`` followed by a
+    digest of the response id and the item's position in the output (or, when either is unknown, of the image
+    data itself). Deterministic, so parsing the same response twice (a stream, then a recovery by id) names
+    the image the same way; a digest, so an odd response id never becomes part of a file name."""
+    if response_id is not None and output_index is not None:
+        source = f"{response_id}\x00{output_index}"
+    elif isinstance(result, str) and result:
+        source = f"result\x00{result}"
+    else:
+        source = f"{response_id}\x00{output_index}"
+    return "ig_missing_" + hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def find_response_id(text: str) -> str | None:

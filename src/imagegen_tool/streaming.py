@@ -190,7 +190,8 @@ class ResponseStreamAccumulator:
     def __init__(self) -> None:
         self.response_id: str | None = None
         self.final: Any = None
-        self.done_items: dict[str, Any] = {}
+        # Keyed by output position, not item id: an item whose id is missing or empty still counts.
+        self.done_items: dict[int, Any] = {}
         self.error: str | None = None
         self.error_code: str | None = None
         self.last_sequence: int | None = None
@@ -243,7 +244,8 @@ class ResponseStreamAccumulator:
                 return [ProgressEvent(stage=step, call_id=event.item_id, response_id=self.response_id)]
             return []
         if kind == "response.output_item.done" and getattr(event.item, "type", None) == "image_generation_call":
-            self.done_items[event.item.id] = event.item
+            index = getattr(event, "output_index", None)
+            self.done_items[index if isinstance(index, int) else -1 - len(self.done_items)] = event.item
             return []
         if kind in ("response.completed", "response.incomplete", "response.failed", "response.cancelled"):
             self._note_response(event.response)
@@ -304,7 +306,10 @@ class ResponseStreamAccumulator:
         )
 
     def _from_items(self, parsed: ParsedResponse) -> ParsedResponse:
-        calls = [parse_image_call(item, response_id=self.response_id) for item in self.done_items.values()]
+        calls = [
+            parse_image_call(item, response_id=self.response_id, output_index=index if index >= 0 else None)
+            for index, item in self.done_items.items()
+        ]
         return parsed.model_copy(
             update={
                 "images": tuple(c for c in calls if isinstance(c, ParsedImage)),
