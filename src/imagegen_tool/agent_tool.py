@@ -42,9 +42,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import io
 import logging
 import os
+import unicodedata
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, cast, get_args, get_origin
@@ -68,7 +70,7 @@ from .capabilities import (
     capabilities_for,
     default_image_model,
     general_rules,
-    known_models,
+    offered_models,
 )
 from .errors import ConfigurationError, ImageGenerationError, InvalidInputError
 from .generator import ImageGenerator
@@ -97,6 +99,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolOutput",
     "agent_error_message",
+    "agent_visible_text",
     "astream_event_payload",
     "build_args_schema",
     "describe_validation_error",
@@ -144,6 +147,27 @@ _ENUM_FIELDS = ("action", "quality", "background", "output_format", "moderation"
 MAX_IMAGE_TEXT = 600
 _MAX_REVISED_PROMPT = 300
 _MAX_LOCATION = 240
+
+# Characters an agent should never be handed from an API response: controls (terminal escapes), format
+# characters (zero-width spaces and joiners, bidi overrides and isolates, the invisible "tag" letters that can
+# smuggle instructions past a human reader), surrogates, private-use and unassigned code points, plus the
+# Hangul fillers, which are letters that render as nothing.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+_INVISIBLE_LETTERS = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0"})
+
+
+def agent_visible_text(text: str) -> str:
+    """``text`` from an untrusted source (the API's ``revised_prompt``) as an agent may read it: control,
+    zero-width, bidi and other invisible characters removed, any run of whitespace (line breaks included) one
+    space. What is stored keeps the original; only what the model reads is cleaned."""
+    kept = []
+    for ch in text:
+        if ch.isspace():
+            kept.append(" ")
+        elif ch not in _INVISIBLE_LETTERS and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES:
+            kept.append(ch)
+    return " ".join("".join(kept).split())
+
 
 PROMPT_DESCRIPTION = (
     "Describe the image to draw: subject, setting, style (photo, watercolor, flat vector, ...), composition, "
@@ -342,6 +366,7 @@ def build_args_schema(
     *,
     allow_inputs: bool = True,
     name: str = "ImageGenerationInput",
+    today: datetime.date | None = None,
 ) -> type[ToolArguments]:
     """The tool's argument model: ``prompt``, the ``exposed`` options, and (with ``allow_inputs``) the edit inputs.
 
@@ -349,7 +374,9 @@ def build_args_schema(
     locked options: enums list only such values, and ``size`` is a fixed list when the model has no custom sizes.
     When ``model`` itself is exposed, a value is offered if *some* current model accepts it with the locked
     options (the generator checks the final combination), and the description says which models take the
-    values not every model has. Options that are not exposed are absent, so a value the developer fixed is
+    values not every model has. Current models are those neither deprecated nor shut down on ``today``
+    (:func:`~imagegen_tool.capabilities.offered_models`), plus the developer's own default model while it
+    still works. Options that are not exposed are absent, so a value the developer fixed is
     neither shown to nor settable by the agent. Descriptions are assembled from the offered values.
     """
     unknown = [field for field in exposed if field not in EXPOSABLE_OPTIONS]
@@ -357,7 +384,7 @@ def build_args_schema(
         raise ConfigurationError(
             f"cannot expose {', '.join(unknown)} to the agent; exposable options: {', '.join(EXPOSABLE_OPTIONS)}"
         )
-    models = _candidate_models(options, exposed)
+    models = _candidate_models(options, exposed, today)
     prompt_description = PROMPT_DESCRIPTION + (EDIT_PROMPT_DESCRIPTION if allow_inputs else "")
     fields: dict[str, Any] = {
         "prompt": (
@@ -379,14 +406,21 @@ def build_args_schema(
     return model
 
 
-def _candidate_models(options: ImageOptions, exposed: Sequence[str]) -> list[ModelCapabilities | None]:
-    """The capability entries the schema must admit: the configured model, or every current one if exposed."""
+def _candidate_models(
+    options: ImageOptions, exposed: Sequence[str], today: datetime.date | None = None
+) -> list[ModelCapabilities | None]:
+    """The capability entries the schema must admit: the configured model, or every current one if exposed.
+
+    An agent is never offered a deprecated or shut-down model; a developer who chose a deprecated model as the
+    default keeps it offered until its shutdown date (leaving ``model`` out means that model anyway)."""
     if "model" not in exposed:
         return [capabilities_for(options.effective_model)]
-    current: list[ModelCapabilities | None] = [
-        caps for name in known_models() if (caps := capabilities_for(name)) and not caps.retired
-    ]
-    if options.model and capabilities_for(options.model) is None:
+    names = list(offered_models(today))
+    chosen = capabilities_for(options.model) if options.model else None
+    if chosen is not None and chosen.name not in names and chosen.lifecycle(today) != "shutdown":
+        names.append(chosen.name)
+    current: list[ModelCapabilities | None] = [capabilities_for(name) for name in names]
+    if options.model and chosen is None:
         current.append(None)  # a developer default the table does not know: type checks only
     return current
 
@@ -741,10 +775,12 @@ def _describe_image(index: int, image: GeneratedImage, display: Display = "auto"
             value = "..." + value[-(_MAX_LOCATION - 3) :]
         text += f" | {label}: {value}"
     text += f" | {size}{image.format}"
-    if image.revised_prompt:
+    # Only the start can be shown: clean no more of a (possibly huge) revised prompt than could fit.
+    revised = image.revised_prompt or ""
+    prompt = agent_visible_text(revised[: 8 * _MAX_REVISED_PROMPT])
+    if prompt:
         room = min(_MAX_REVISED_PROMPT, MAX_IMAGE_TEXT - 200 - len(text))
-        prompt = " ".join(image.revised_prompt.split())
-        if len(prompt) > room:
+        if len(prompt) > room or len(revised) > 8 * _MAX_REVISED_PROMPT:
             prompt = prompt[: max(room - 3, 0)].rstrip() + "..."
         text += f" | revised prompt: {prompt}"
     return text
@@ -1003,7 +1039,9 @@ class AgentImageTool:
         self.thread_sessions = thread_sessions
         self.input_policy = input_policy
         self.name = name
-        self.args_model = build_args_schema(self.options, exposed, allow_inputs=allow_inputs, name=_schema_name(name))
+        self.args_model = build_args_schema(
+            self.options, exposed, allow_inputs=allow_inputs, name=_schema_name(name), today=generator.today()
+        )
         self.description = description or tool_description(allow_inputs, include_preview)
         self._loop_guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
             weakref.WeakKeyDictionary()

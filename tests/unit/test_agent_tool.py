@@ -31,12 +31,14 @@ from imagegen_tool.agent_tool import (
     build_args_schema,
     format_result,
 )
-from imagegen_tool.capabilities import capabilities_for, known_models
+from imagegen_tool.capabilities import capabilities_for, known_models, offered_models
 from imagegen_tool.langchain import ImageGenerationTool
 from imagegen_tool.parse import CallFailure, ParsedImage, ParsedResponse
 
 ENUM_FIELDS = ("action", "quality", "background", "output_format", "moderation", "complexity", "input_fidelity")
 CURRENT_MODELS = [name for name in known_models() if not getattr(capabilities_for(name), "retired", None)]
+# What an agent is offered when ``model`` is exposed: neither deprecated nor shut down.
+OFFERED_MODELS = list(offered_models())
 
 
 def png_bytes(width: int = 64, height: int = 48, mode: str = "RGB") -> bytes:
@@ -178,7 +180,7 @@ def test_arguments_as_a_json_string(tmp_path: Path) -> None:
 
 def models_with(field: str, value: str) -> list[str]:
     return [
-        m for m in CURRENT_MODELS if (values := capabilities_for(m).allowed_values(field)) is None or value in values
+        m for m in OFFERED_MODELS if (values := capabilities_for(m).allowed_values(field)) is None or value in values
     ]  # type: ignore[union-attr]
 
 
@@ -197,7 +199,7 @@ def test_exposing_model_does_not_narrow_other_options_to_the_default_model(tmp_p
 def test_the_generator_checks_the_final_combination_when_model_is_exposed(tmp_path: Path) -> None:
     backend = FakeBackend()
     tool = core(tmp_path, backend, exposed_options=("model", "quality"))
-    without = [m for m in CURRENT_MODELS if m not in models_with("quality", "xhigh")]
+    without = [m for m in OFFERED_MODELS if m not in models_with("quality", "xhigh")]
     output = tool.call_safely({"prompt": "a kite", "model": without[0], "quality": "xhigh"})
     assert output.is_error and "quality" in output.text and "xhigh" in output.text
     assert backend.requests == []
@@ -210,7 +212,7 @@ def test_with_model_exposed_every_value_some_model_accepts_is_offered(field: str
     except Exception as exc:  # a field no model accepts cannot be exposed
         pytest.skip(str(exc))
     offered = set(enum_of(schema["properties"][field]))
-    for model in CURRENT_MODELS:
+    for model in OFFERED_MODELS:
         values = capabilities_for(model).allowed_values(field)  # type: ignore[union-attr]
         for value in values or ():
             try:
