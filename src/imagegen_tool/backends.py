@@ -28,6 +28,7 @@ import base64
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import random
@@ -365,7 +366,7 @@ class ResponsesBackend:
         )
         if self.background:
             kwargs.setdefault("background", True)
-        return kwargs
+        return fit_installed_sdk(kwargs)
 
     def run(self, request: ImageRequest) -> ParsedResponse:
         body = self._create(request, stream=False)
@@ -1038,6 +1039,27 @@ def _make_client(factory: type[ClientT], kwargs: dict[str, Any]) -> ClientT:
             "no OpenAI API key: set the OPENAI_API_KEY environment variable or pass api_key=... "
             "(or run offline against imagegen_tool.testing.Emulator)"
         ) from None
+
+
+@functools.cache
+def _sdk_create_parameters() -> frozenset[str]:
+    """The keyword arguments the installed SDK's ``responses.create`` has (its signature, not its overloads)."""
+    from openai.resources.responses import Responses
+
+    return frozenset(inspect.signature(Responses.create).parameters) - {"self"}
+
+
+def fit_installed_sdk(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``responses.create`` keyword arguments the installed SDK accepts: API parameters newer than the SDK (an
+    older ``openai`` release than the one this package was checked against, e.g. ``background_options`` before
+    the SDK typed it) travel in ``extra_body``, merged into the JSON body as the API expects them."""
+    known = _sdk_create_parameters()
+    newer = {key: value for key, value in kwargs.items() if key not in known}
+    if not newer:
+        return dict(kwargs)
+    fitted = {key: value for key, value in kwargs.items() if key in known}
+    fitted["extra_body"] = {**newer, **dict(kwargs.get("extra_body") or {})}
+    return fitted
 
 
 def _file_id(uploaded: Any) -> str:

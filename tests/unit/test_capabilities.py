@@ -34,8 +34,12 @@ from tests.fixtures.sdk_models import (
     GPT_IMAGE_2,
     GPT_IMAGE_2_5,
     GPT_IMAGE_2_6,
+    INSTALLED_SDK,
     SDK_HINTS,
+    SDK_OLDER_THAN_TABLE,
     STANDARD_SIZES,
+    TABLE_SDK,
+    backed_by_newer_sdk,
     literal_values,
 )
 
@@ -82,6 +86,10 @@ def test_every_fact_cites_known_evidence_and_sdk_values(model: str, fact: typing
     assert fact.evidence, f"{model}.{fact.field}: every fact needs evidence (use an 'unverified' entry)"
     assert set(fact.evidence) <= set(all_evidence())
     domain = literal_values(SDK_HINTS[fact.field]) if fact.field in SDK_HINTS else set()
+    if SDK_OLDER_THAN_TABLE and fact.field in ImageOptions.model_fields:
+        # An SDK older than the table's lacks literals newer releases added (gif/svg, complexity); those are
+        # ImageOptions' own literals, which the suite pins to the newest SDK (test_options.py) when it is installed.
+        domain |= literal_values(ImageOptions.model_fields[fact.field].annotation)
     assert set(fact.values) <= domain, f"{model}.{fact.field}: values the SDK type does not allow"
 
 
@@ -147,15 +155,28 @@ def test_every_model_of_the_installed_sdk_has_an_entry() -> None:
 
 def test_table_entries_outside_the_sdk_literal_are_documented_snapshots() -> None:
     extra = set(known_models()) - literal_values(SDK_HINTS["model"]) - set(typing.get_args(ImageModel))
-    assert extra == {"gpt-image-1.5-2025-12-16"}
+    assert "gpt-image-1.5-2025-12-16" in extra
     assert "openai-deprecations" in caps("gpt-image-1.5-2025-12-16").evidence
+    newer = extra - {"gpt-image-1.5-2025-12-16"}
+    if not SDK_OLDER_THAN_TABLE:
+        assert newer == set()
+    # With an older SDK (the lowest-versions run), the models it lacks came with a newer SDK release.
+    for model in newer:
+        assert backed_by_newer_sdk(caps(model).evidence), f"{model}: not in openai {INSTALLED_SDK}'s types"
 
 
 def test_default_model_is_the_sdk_documented_default_and_active() -> None:
     match = re.search(r"Default: `([^`]+)`", sdk_doc("model"))
     assert match is not None
-    assert default_image_model() == match.group(1) == "gpt-image-2.6-sunburst"
+    assert default_image_model() == "gpt-image-2.6-sunburst"
     assert caps(default_image_model()).lifecycle(TODAY) == "active"
+    if SDK_OLDER_THAN_TABLE:
+        # The API picks the default when no model is sent (the package never sends one it was not given), so
+        # an older SDK's docstring is only stale text; the model it names must still be in the table.
+        assert capabilities_for(match.group(1)) is not None
+        assert backed_by_newer_sdk(caps(default_image_model()).evidence)
+    else:
+        assert match.group(1) == default_image_model()
 
 
 def test_no_model_offered_to_agents_by_default_has_passed_its_shutdown_date() -> None:
@@ -189,7 +210,11 @@ def test_lifecycle_dec_1_shutdowns_per_the_deprecations_page(model: str) -> None
 
 def test_lifecycle_of_models_the_sdk_says_were_shut_down() -> None:
     doc = sdk_doc("model")
-    assert re.findall(r"`([^`]+)` was shut down on October 23, 2026", doc) == ["gpt-image-1"]
+    said = re.findall(r"`([^`]+)` was shut down on October 23, 2026", doc)
+    if SDK_OLDER_THAN_TABLE and not said:  # an SDK released before the shutdown: the table has it from a newer one
+        assert backed_by_newer_sdk(caps("gpt-image-1").evidence)
+    else:
+        assert said == ["gpt-image-1"]
     assert caps("gpt-image-1").shutdown == datetime.date(2026, 10, 23)
     assert caps("gpt-image-1").replacement == ("gpt-image-2.5-sunburst", "gpt-image-2.5-flare")
     for dalle in ("dall-e-2", "dall-e-3"):
@@ -294,7 +319,11 @@ def test_the_open_questions_stay_unknown(model: str, field: str, value: str) -> 
 
 def test_input_fidelity_follows_the_sdk_text() -> None:
     doc = sdk_doc("input_fidelity")
-    assert "Supports `high` and `low` on `gpt-image-1.5`; `gpt-image-1-mini` supports only `low`" in doc
+    # Older SDKs also list gpt-image-1 (since shut down) before gpt-image-1.5; the statements checked are the same.
+    assert re.search(
+        r"Supports `high` and `low` on (`gpt-image-1` and )?`gpt-image-1.5`; `gpt-image-1-mini` supports only `low`",
+        doc,
+    )
     assert "For `gpt-image-2`, omit this parameter" in doc
     assert caps("gpt-image-1-mini").allowed_values("input_fidelity") == ("low",)
     assert caps("gpt-image-1.5").allowed_values("input_fidelity") is None
@@ -325,3 +354,16 @@ def test_describe_sizes_states_the_limits() -> None:
     for part in (*STANDARD_SIZES, "auto", "divisible by 16", "1:3", "3:1", "3840", "655,360", "8,294,400"):
         assert part in text
     assert "divisible" not in caps("gpt-image-1.5").describe_sizes()
+
+
+def test_the_table_was_checked_against_an_sdk_no_older_than_the_floor() -> None:
+    """The table's SDK evidence names a real release at or above the installed one in the main suite, and the
+    installed SDK is never newer than what the table was checked against without the suite noticing."""
+    import importlib.metadata
+
+    floor = next(
+        r.split(">=")[1] for r in importlib.metadata.requires("imagegen-tool") or () if r.startswith("openai>=")
+    )
+    floor_version = type(TABLE_SDK)(floor)
+    assert floor_version <= TABLE_SDK
+    assert floor_version <= INSTALLED_SDK

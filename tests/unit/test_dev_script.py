@@ -25,7 +25,7 @@ def dev() -> ModuleType:
 
 def test_floors_are_read_from_pyproject_and_documented(dev: ModuleType) -> None:
     floors = dev.floors()
-    assert set(floors) == {"openai", "pydantic", "langchain-core", "pillow"}
+    assert set(floors) == {"openai", "pydantic", "langchain-core", "pillow", "httpx2"}
     page = (ROOT / "docs" / "installation.md").read_text("utf-8")
     for name, version in floors.items():
         assert re.search(rf"^\| `{re.escape(name)}` \| {re.escape(version)} \|", page, re.MULTILINE), (
