@@ -27,7 +27,7 @@ import os
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from agents import (
     Agent,
@@ -114,7 +114,7 @@ def image_function_tool(
     tool: AgentImageTool | None = None,
     *,
     thread_id: ThreadIdFunction | None = None,
-    failure_error_function: FailureFunction | None | _Default = _AGENT_MESSAGE,
+    failure_error_function: FailureFunction | _Default | None = _AGENT_MESSAGE,
     sync: bool = False,
     needs_approval: bool = False,
     is_enabled: bool = True,
@@ -379,9 +379,7 @@ class _CaptureHooks(RunHooks[Any]):
         self._capture = capture
 
     async def on_llm_end(self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse) -> None:
-        await self._capture.capture(
-            response.output, response_id=response.response_id, stored=_stores_responses(agent)
-        )
+        await self._capture.capture(response.output, response_id=response.response_id, stored=_stores_responses(agent))
 
 
 def _stores_responses(agent: Agent[Any]) -> bool:
@@ -398,11 +396,9 @@ def _reference(item: Any) -> Any:
 def _chained(first: CallModelInputFilter, second: CallModelInputFilter) -> CallModelInputFilter:
     async def both(data: CallModelData[Any]) -> ModelInputData:
         filtered = first(data)
-        if inspect.isawaitable(filtered):
-            filtered = await filtered
-        model_data = cast("ModelInputData", filtered)
+        model_data = await filtered if inspect.isawaitable(filtered) else filtered
         again = second(CallModelData(model_data=model_data, agent=data.agent, context=data.context))
-        return cast("ModelInputData", await again if inspect.isawaitable(again) else again)
+        return await again if inspect.isawaitable(again) else again
 
     return both
 
