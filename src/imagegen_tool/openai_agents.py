@@ -335,9 +335,11 @@ class HostedImageCapture:
 
     async def _store(self, item: Any, *, response_id: str | None, stored: bool) -> GeneratedImage | None:
         body = {
-            "id": response_id or f"resp_{_field(item, 'id')}",
+            # An item found in the input has lost its response id: the record then names a placeholder, and is
+            # marked not stored so that nothing later tries to continue from a response that does not exist.
+            "id": response_id or f"resp_unknown_{_field(item, 'id')}",
             "object": "response",
-            "store": stored,
+            "store": stored and response_id is not None,
             "output": [_as_mapping(item)],
         }
         try:

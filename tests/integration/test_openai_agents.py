@@ -263,6 +263,19 @@ def test_run_sync(imagegen_emulator: Emulator, tmp_path: Path, sync: bool) -> No
     assert second.images[0].input_ids == (first.images[0].id,)
 
 
+async def test_streamed_runs(imagegen_emulator: Emulator, tmp_path: Path) -> None:
+    tool = make_tool(imagegen_emulator, tmp_path / "images")
+    model = ScriptedModel(
+        [[function_call("generate_image", {"prompt": "a kite"}, call_id="c1")], [assistant_message("ok")]]
+    )
+    streamed = Runner.run_streamed(Agent(name="artist", model=model, tools=[tool]), "Draw it")
+    kinds = [event.type async for event in streamed.stream_events()]
+    await tool.aclose()
+    assert "run_item_stream_event" in kinds and streamed.final_output == "ok"
+    (made,) = tool_results(streamed)
+    assert len(made.images) == 1
+
+
 # -- the SDK's hosted image tool -----------------------------------------------------------------------------
 
 
@@ -327,6 +340,20 @@ async def test_hosted_capture_cleans_a_history_from_before_the_capture(
     stored_items = await session.get_items()
     assert no_base64(stored_items[len(plain.to_input_list()) :])
     session.close()
+    await capture.aclose()
+
+
+async def test_hosted_capture_in_a_streamed_run(
+    imagegen_emulator: Emulator, responses_client: AsyncOpenAI, tmp_path: Path
+) -> None:
+    capture = HostedImageCapture(store=tmp_path / "images")
+    streamed = Runner.run_streamed(
+        hosted_agent(responses_client), "Draw a kite", hooks=capture.hooks, run_config=capture.run_config()
+    )
+    async for _event in streamed.stream_events():
+        pass
+    assert len(capture.images) == 1
+    assert no_base64(streamed.to_input_list())
     await capture.aclose()
 
 
