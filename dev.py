@@ -47,7 +47,19 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 # Extras a venv can hold; "dev" holds everything the others do.
 _EXTRAS_COVERED = {
-    "dev": {"dev", "examples", "emulator", "docs", "test", "cli", "s3", "fsspec", "mcp", "openai-agents", "pydantic-ai"},
+    "dev": {
+        "dev",
+        "examples",
+        "emulator",
+        "docs",
+        "test",
+        "cli",
+        "s3",
+        "fsspec",
+        "mcp",
+        "openai-agents",
+        "pydantic-ai",
+    },
     "examples": {"examples", "emulator"},
 }
 # The core dependencies whose floors the lowest-versions stage pins.
