@@ -434,14 +434,28 @@ def run_stages(names: Sequence[str], pytest_args: Sequence[str]) -> int:
     return _summary(outcomes)
 
 
+# Stages that report but do not fail the run, unless IMAGEGEN_STRICT_STAGES=1. The lowest-versions stage stays
+# advisory until a full run at the floors has passed with this stage's new venv (the core dependencies at their
+# floors plus the LangChain integrations, tests/fixtures/sdk_models.py's version-aware parity tests); set
+# IMAGEGEN_STRICT_STAGES=1 to make it gate. See docs/installation.md ("Supported versions").
+ADVISORY = frozenset() if os.environ.get("IMAGEGEN_STRICT_STAGES") == "1" else frozenset({"lowest"})
+
+
 def _summary(outcomes: list[Outcome]) -> int:
     print("\n=== summary", flush=True)
     for outcome in outcomes:
-        status = "ok" if outcome.error is None else "FAILED"
+        status = "ok" if outcome.error is None else ("WARN" if outcome.name in ADVISORY else "FAILED")
         print(f"{outcome.name:<8} {status:<6} {outcome.seconds:7.1f} s", flush=True)
         for note in outcome.notes:
             print(f"         {note}", flush=True)
-    failed = [o for o in outcomes if o.error is not None]
+    for outcome in outcomes:
+        if outcome.error is not None and outcome.name in ADVISORY:
+            print(
+                f"WARNING stage '{outcome.name}' ({STAGES[outcome.name][0]}) is advisory and does not fail the run: "
+                f"{outcome.error}\n       re-run it alone: IMAGEGEN_STRICT_STAGES=1 python3 dev.py {outcome.name}",
+                flush=True,
+            )
+    failed = [o for o in outcomes if o.error is not None and o.name not in ADVISORY]
     for outcome in failed:
         print(
             f"FAILED stage '{outcome.name}' ({STAGES[outcome.name][0]}): {outcome.error}\n"
@@ -449,10 +463,11 @@ def _summary(outcomes: list[Outcome]) -> int:
             flush=True,
         )
     print(f"total time {sum(o.seconds for o in outcomes):.0f} s", flush=True)
-    # The closing line sums every pytest run (the suite and the lowest-versions run), in the plain
-    # "N passed, N failed, N skipped" form.
+    # The closing line sums the gating pytest runs, in the plain "N passed, N failed, N skipped" form.
     totals = [0, 0, 0]
     for outcome in outcomes:
+        if outcome.name in ADVISORY:
+            continue
         for note in outcome.notes:
             match = re.search(r": (\d+) passed, (\d+) failed, (\d+) skipped$", note)
             if match:
