@@ -66,4 +66,4 @@ def test_unusable_replies_blame_the_service(tmp_path: Path, body: Any) -> None:
 
 def test_malformed_error_is_an_image_generation_error() -> None:
     with pytest.raises(MalformedResponseError):
-        parse_response({"id": "resp_1", "output": [{"type": "image_generation_call", "id": 9, "result": "x"}]})
+        parse_response({"id": "resp_1", "output": [{"type": "image_generation_call", "id": "ig_1", "result": 9}]})
