@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import background, images_rules, wire
+from . import batch as batch_api
 from .access_log import log_request
 from .api_rules import RuleViolation
 from .payloads import Payload
@@ -171,6 +172,7 @@ def create_app(state: EmulatorState) -> Starlette:
         route("/v1/files/{file_id}/content", _get_file_content, ["GET"]),
         route("/v1/images/generations", _generate_images, ["POST"]),
         route("/v1/images/edits", _edit_images, ["POST"]),
+        *(route(path, handler, methods) for path, handler, methods in batch_api.routes()),
         route("/{path:path}", _unknown_route, ["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     return Starlette(routes=routes)
