@@ -56,7 +56,7 @@ from .imageinfo import EXTENSIONS, inspect_image
 from .images import GeneratedImage, ImageRecord, PartialImage
 from .options import TRUSTED_CONTEXT
 from .redact import redact
-from .store import ImageStore, PruneReport, is_valid_image_id, safe_image_id
+from .store import ImageStore, PruneReport, _checked_document_name, is_valid_image_id, safe_image_id
 
 __all__ = ["FsspecImageStore"]
 
@@ -69,6 +69,8 @@ _IMAGES = "images/"
 _PREVIEWS = "previews/"
 _SESSIONS = "sessions/"
 _UPLOADS = "uploads/"
+_DOCUMENTS = "documents/"
+_MAX_DOCUMENT_BYTES = 64 << 20
 _TEMP = ".tmp/"
 _PROBES = ".probe/"
 
@@ -716,6 +718,29 @@ class FsspecImageStore(ImageStore):
         body = _upload_entry(key, file_id, expires_at)
         await self._arun(lambda io: io.put(f"{_UPLOADS}{key}.json", body, content_type="application/json"))
 
+    def put_document(self, name: str, data: bytes) -> None:
+        # One whole-object put: object stores never show a partly written object.
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        self._run(lambda io: io.put(key, bytes(data), content_type="application/json"))
+
+    async def aput_document(self, name: str, data: bytes) -> None:
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        await self._arun(lambda io: io.put(key, bytes(data), content_type="application/json"))
+
+    def get_document(self, name: str) -> bytes | None:
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        return self._run(lambda io: _get_or_none(io, key))
+
+    async def aget_document(self, name: str) -> bytes | None:
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        return await self._arun(lambda io: _get_or_none(io, key))
+
+    def list_documents(self, prefix: str = "") -> list[str]:
+        return self._run(lambda io: _document_names(io, prefix))
+
+    async def alist_documents(self, prefix: str = "") -> list[str]:
+        return await self._arun(lambda io: _document_names(io, prefix))
+
     # -- the operations, written once ------------------------------------------------------------------------
 
     async def _save(self, io: _ObjectIO, data: bytes, record: ImageRecord) -> GeneratedImage:
@@ -987,6 +1012,24 @@ class FsspecImageStore(ImageStore):
 
 
 # --- small pure helpers ------------------------------------------------------------------------------------
+
+
+async def _get_or_none(io: _ObjectIO, key: str) -> bytes | None:
+    try:
+        return await io.get(key, max_bytes=_MAX_DOCUMENT_BYTES)
+    except FileNotFoundError:
+        return None
+
+
+async def _document_names(io: _ObjectIO, prefix: str) -> list[str]:
+    names = []
+    for entry in await io.list(_DOCUMENTS):
+        name = entry.key[len(_DOCUMENTS) :] if entry.key.startswith(_DOCUMENTS) else entry.key.rpartition("/")[2]
+        if name.endswith(".json"):
+            name = name[: -len(".json")]
+            if name.startswith(prefix) and is_valid_image_id(name):
+                names.append(name)
+    return sorted(names)
 
 
 def _checked_id(image_id: str) -> str:

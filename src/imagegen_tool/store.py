@@ -60,6 +60,8 @@ _SESSIONS_DIR = ".sessions"
 _PARTIALS_DIR = ".partials"  # one folder per call: removing a call's previews never scans the store
 _TEMP_DIR = ".tmp"  # named temporary files, where the file system has no anonymous (O_TMPFILE) files
 _UPLOADS_DIR = ".uploads"
+_DOCUMENTS_DIR = ".documents"  # small state kept with the images: batch job manifests
+_MAX_DOCUMENT_BYTES = 64 << 20
 _LEGACY_CLAIMS_DIR = ".ids"  # id claims written by earlier versions; only cleaned up now
 _PARTIAL_MARK = ".partial-"  # a "." can never be part of a handle id, so previews never collide with images
 _MAX_RECORD_BYTES = 1 << 20
@@ -95,6 +97,12 @@ def safe_image_id(candidate: str | None, prefix: str = "img") -> str:
         digest = hashlib.sha256(str(candidate).encode("utf-8", "surrogatepass")).hexdigest()[:24]
         return f"{prefix}_{digest}"
     return new_image_id(prefix)
+
+
+def _checked_document_name(name: str) -> str:
+    if not is_valid_image_id(name):
+        raise InvalidInputError(f"not a document name (letters, digits, '_' and '-', at most 128): {name[:80]!r}")
+    return name
 
 
 class PruneReport(BaseModel):
@@ -186,6 +194,28 @@ class ImageStore(ABC):
         """Remember that the bytes with sha256 ``key`` were uploaded as ``file_id`` (until ``expires_at``)."""
         self._memory_uploads()[key] = (file_id, expires_at)
 
+    # -- documents: small state kept with the images (e.g. batch job manifests) ----------------------------
+
+    def put_document(self, name: str, data: bytes) -> None:
+        """Write the document ``name`` (an id: letters, digits, ``_``, ``-``), replacing any earlier version
+        atomically: a reader, or a process killed mid-write, sees the old or the new version, never a mix.
+        This default keeps documents in memory; persistent stores override it."""
+        self._memory_documents()[_checked_document_name(name)] = bytes(data)
+
+    def get_document(self, name: str) -> bytes | None:
+        """The document ``name``, or ``None`` if there is none."""
+        return self._memory_documents().get(_checked_document_name(name))
+
+    def list_documents(self, prefix: str = "") -> list[str]:
+        """The names of the documents starting with ``prefix``, sorted."""
+        return sorted(name for name in self._memory_documents() if name.startswith(prefix))
+
+    def _memory_documents(self) -> dict[str, bytes]:
+        documents: dict[str, bytes] | None = self.__dict__.get("_documents")
+        if documents is None:
+            documents = self.__dict__.setdefault("_documents", {})
+        return documents
+
     def _memory_uploads(self) -> dict[str, tuple[str, datetime | None]]:
         cache: dict[str, tuple[str, datetime | None]] | None = self.__dict__.get("_upload_cache")
         if cache is None:
@@ -233,6 +263,15 @@ class ImageStore(ABC):
     async def aput_upload(self, key: str, file_id: str, *, expires_at: datetime | None) -> None:
         await asyncio.to_thread(lambda: self.put_upload(key, file_id, expires_at=expires_at))
 
+    async def aput_document(self, name: str, data: bytes) -> None:
+        await asyncio.to_thread(self.put_document, name, data)
+
+    async def aget_document(self, name: str) -> bytes | None:
+        return await asyncio.to_thread(self.get_document, name)
+
+    async def alist_documents(self, prefix: str = "") -> list[str]:
+        return await asyncio.to_thread(self.list_documents, prefix)
+
 
 class LocalImageStore(ImageStore):
     """Images as files in one directory: ``<id>.<ext>`` and its record ``<id>.json`` beside it.
@@ -249,9 +288,9 @@ class LocalImageStore(ImageStore):
 
     Layout: ``<id>.<ext>`` and ``<id>.json`` in ``root``; ``.partials/<call id>/`` holds the previews of a call
     while it streams; ``.sessions/`` the latest image of each conversation; ``.uploads/`` the upload cache;
-    ``.tmp/`` temporary files where the file system lacks anonymous temporary files. On first use the store
-    removes stale entries of ``.tmp/`` and ``.partials/`` (cheap: it never lists the images); :meth:`prune`
-    also removes orphan images and records.
+    ``.documents/`` small state such as batch job manifests; ``.tmp/`` temporary files where the file system
+    lacks anonymous temporary files. On first use the store removes stale entries of ``.tmp/`` and
+    ``.partials/`` (cheap: it never lists the images); :meth:`prune` also removes orphan images and records.
     """
 
     def __init__(
@@ -595,6 +634,50 @@ class LocalImageStore(ImageStore):
             self._retrying(write)
         except OSError as exc:
             logger.warning("cannot remember the upload of %s: %s", key[:16], _reason(exc))
+
+    # -- documents ----------------------------------------------------------------------------------------
+
+    def put_document(self, name: str, data: bytes) -> None:
+        checked = _checked_document_name(name)
+        if len(data) > _MAX_DOCUMENT_BYTES:
+            raise StorageError(f"the document {checked!r} is larger than {_MAX_DOCUMENT_BYTES} bytes")
+        durable = self.durability == "durable"
+
+        def write() -> None:
+            documents = self._subdir(_DOCUMENTS_DIR)
+            temp = f".tmp-{secrets.token_hex(8)}"
+            _write_new(documents, temp, data, self._mode(), durable=durable, mode_explicit=self.file_mode is not None)
+            try:
+                os.replace(temp, checked + _RECORD_SUFFIX, src_dir_fd=documents, dst_dir_fd=documents)
+            except BaseException:
+                _unlink_quietly(temp, documents)
+                raise
+            self._sync_dir(documents)
+
+        try:
+            self._retrying(write)
+        except OSError as exc:
+            raise StorageError(f"cannot write the document {checked!r} in {self.root}: {_reason(exc)}") from exc
+
+    def get_document(self, name: str) -> bytes | None:
+        checked = _checked_document_name(name)
+        try:
+            name_on_disk = checked + _RECORD_SUFFIX
+            return self._retrying(
+                lambda: _read_regular(self._subdir(_DOCUMENTS_DIR), name_on_disk, limit=_MAX_DOCUMENT_BYTES)
+            )
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the document {checked!r} in {self.root}: {_reason(exc)}") from exc
+
+    def list_documents(self, prefix: str = "") -> list[str]:
+        try:
+            names = self._retrying(lambda: os.listdir(self._subdir(_DOCUMENTS_DIR)))
+        except OSError as exc:
+            raise StorageError(f"cannot list the documents in {self.root}: {_reason(exc)}") from exc
+        found = (name[: -len(_RECORD_SUFFIX)] for name in names if name.endswith(_RECORD_SUFFIX))
+        return sorted(name for name in found if name.startswith(prefix) and is_valid_image_id(name))
 
     # -- internals: records and handles --------------------------------------------------------------------
 
