@@ -19,8 +19,17 @@ import inspect
 import itertools
 import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from openai import AsyncOpenAI, OpenAI
 from pydantic import ValidationError
@@ -59,6 +68,9 @@ from .streaming import (
     StreamOutcome,
     stream_error,
 )
+
+if TYPE_CHECKING:
+    from .batch import BatchJob, BatchProgress, BatchRequest
 
 __all__ = ["DEFAULT_STORE_DIR", "GenerationResult", "ImageGenerator"]
 
@@ -455,6 +467,62 @@ class ImageGenerator:
         parsed = await _recoverer(self.backend).arecover(_checked_response_id(response_id))
         result = await self._astore_results(parsed, None, recovering=True)
         return await self._aremember(session, result)
+
+    # -- batch jobs (the Batch API: imagegen_tool.batch) -----------------------------------------------
+
+    def submit_batch(
+        self,
+        requests: Iterable[str | BatchRequest | Mapping[str, Any]],
+        *,
+        route: Literal["images", "responses"] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> BatchJob:
+        """Submit many image requests as one job on OpenAI's Batch API (cheaper, done within 24 h).
+
+        ``requests``: prompts, :class:`~imagegen_tool.batch.BatchRequest` values, or mappings such as
+        ``{"prompt": "a fox", "size": "1536x1024", "custom_id": "fox"}``; ``options`` apply to every request
+        (each request's own options win), over the generator's defaults. ``route``: ``"images"``
+        (``/v1/images/generations``, up to 10 images per request with ``n``) or ``"responses"``
+        (``/v1/responses`` with the image tool); default: the generator's API. Every request is validated
+        before anything is uploaded (:class:`~imagegen_tool.batch.BatchValidationError` lists each refused one).
+        Returns the :class:`~imagegen_tool.batch.BatchJob`; its ``job_id`` resumes it from any process sharing
+        the store (:meth:`batch_job`)."""
+        from . import batch
+
+        return batch.submit(self, requests, route=route, options=options)
+
+    async def asubmit_batch(
+        self,
+        requests: Iterable[str | BatchRequest | Mapping[str, Any]],
+        *,
+        route: Literal["images", "responses"] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> BatchJob:
+        """Async :meth:`submit_batch`."""
+        from . import batch
+
+        return await batch.asubmit(self, requests, route=route, options=options)
+
+    def batch_job(self, job_id: str) -> BatchJob:
+        """The batch job ``job_id`` from this generator's store, to follow, collect or cancel it (after a restart
+        too). Raises :class:`ImageNotFoundError` when the store has no such job."""
+        from .batch import BatchJob
+
+        return BatchJob.load(self, job_id)
+
+    async def abatch_job(self, job_id: str) -> BatchJob:
+        """Async :meth:`batch_job`."""
+        from .batch import BatchJob
+
+        return await BatchJob.aload(self, job_id)
+
+    resume_batch = batch_job
+
+    def batch_jobs(self) -> list[BatchProgress]:
+        """Every batch job in this generator's store, newest first, as last saved (no request)."""
+        from .batch import list_jobs
+
+        return list_jobs(self)
 
     # -- internals ----------------------------------------------------------------------------------------
 
