@@ -272,21 +272,6 @@ def check_job_id(job_id: str) -> str:
     return job_id.strip()
 
 
-def as_batch_requests(items: Iterable[str | BatchRequest | Mapping[str, Any]]) -> list[BatchRequest]:
-    """Plain prompts, :class:`BatchRequest` values or mappings (``{"prompt": ..., "size": ..., ...}``: every key
-    besides ``prompt``, ``custom_id`` and ``options`` is an option) as :class:`BatchRequest` values."""
-    requests: list[BatchRequest] = []
-    problems: list[tuple[int, str]] = []
-    for number, item in enumerate(items, start=1):
-        try:
-            requests.append(_as_request(item))
-        except (ValidationError, ValueError, TypeError) as exc:
-            problems.append((number, _first_problem(exc)))
-    if problems:
-        raise BatchValidationError(problems)
-    return requests
-
-
 def _as_request(item: str | BatchRequest | Mapping[str, Any]) -> BatchRequest:
     if isinstance(item, BatchRequest):
         return item
@@ -314,7 +299,12 @@ def _first_problem(exc: BaseException) -> str:
     return str(exc)
 
 
-def plan_job(generator: ImageGenerator, requests: Sequence[BatchRequest], route: BatchRoute) -> BatchManifest:
+def plan_job(
+    generator: ImageGenerator,
+    requests: Sequence[str | BatchRequest | Mapping[str, Any]],
+    route: BatchRoute,
+    options: Mapping[str, Any] | None = None,
+) -> BatchManifest:
     """Validate every request and build the job's manifest (with each request's wire body). Pure apart from
     reading the generator's settings: nothing is sent. Raises :class:`BatchValidationError` listing every
     refused request, or :class:`InvalidInputError` when the batch exceeds the Batch API's limits."""
@@ -335,9 +325,12 @@ def plan_job(generator: ImageGenerator, requests: Sequence[BatchRequest], route:
     items: list[BatchItem] = []
     problems: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for number, given in enumerate(requests, start=1):
-        custom_id = given.custom_id if given.custom_id is not None else f"r{number:05d}"
+    for number, raw in enumerate(requests, start=1):
         try:
+            given = _as_request(raw)
+            if options:
+                given = given.model_copy(update={"options": {**options, **given.options}})
+            custom_id = given.custom_id if given.custom_id is not None else f"r{number:05d}"
             if not _CUSTOM_ID.fullmatch(custom_id):
                 raise InvalidInputError(
                     f"custom_id {custom_id[:80]!r} must be 1-64 letters, digits, '_' or '-' (starting with a letter "
@@ -469,6 +462,10 @@ def _parse_body(route: BatchRoute, body: Any, item: BatchItem) -> ParsedResponse
     if route == "images":
         return parse_images_response(body, expected=item.options.n or 1)
     return parse_response(body)
+
+
+def _lock_name(job_id: str) -> str:
+    return f"{job_id}-collect"
 
 
 def _image_id(job_id: str, custom_id: str, index: int) -> str:
@@ -688,12 +685,18 @@ class BatchJob:
         if not progress.done:
             raise _not_finished(progress)
         if not self._manifest.collected:
-            collector = _Collector(self, self._manifest)
-            for file_id in _result_files(self._manifest):
-                with self._open_lines(file_id) as lines:
-                    for raw in lines:
-                        collector.line(raw)
-            self._save(collector.finish())
+            # One collector of a job at a time (any process): the second then finds everything collected.
+            with self.generator.store.document_lock(_lock_name(self.job_id)):
+                self._manifest = _manifest_from(
+                    self.generator.store.get_document(self.job_id), self.job_id, self.generator
+                )
+                if not self._manifest.collected:
+                    collector = _Collector(self, self._manifest)
+                    for file_id in _result_files(self._manifest):
+                        with self._open_lines(file_id) as lines:
+                            for raw in lines:
+                                collector.line(raw)
+                    self._save(collector.finish())
         return self._result()
 
     async def acollect(self) -> BatchResult:
@@ -702,13 +705,21 @@ class BatchJob:
         if not progress.done:
             raise _not_finished(progress)
         if not self._manifest.collected:
-            collector = _Collector(self, self._manifest)
-            for file_id in _result_files(self._manifest):
-                async with self._aopen_lines(file_id) as lines:
-                    async for raw in lines:
-                        await asyncio.to_thread(collector.line, raw)
-            manifest = await asyncio.to_thread(collector.finish)
-            await self._asave(manifest)
+            lock = self.generator.store.document_lock(_lock_name(self.job_id))
+            await asyncio.to_thread(lock.__enter__)  # waits for another collector in a thread, not on the loop
+            try:
+                raw_manifest = await self.generator.store.aget_document(self.job_id)
+                self._manifest = _manifest_from(raw_manifest, self.job_id, self.generator)
+                if not self._manifest.collected:
+                    collector = _Collector(self, self._manifest)
+                    for file_id in _result_files(self._manifest):
+                        async with self._aopen_lines(file_id) as lines:
+                            async for raw in lines:
+                                await asyncio.to_thread(collector.line, raw)
+                    manifest = await asyncio.to_thread(collector.finish)
+                    await self._asave(manifest)
+            finally:
+                await asyncio.to_thread(lock.__exit__, None, None, None)
         return await asyncio.to_thread(self._result)
 
     @contextlib.contextmanager
@@ -860,8 +871,13 @@ class _Collector:
         store = generator.store
         image_id = _image_id(self.job.job_id, item.custom_id, index)
         call_id = image.call_id if self.manifest.route == "responses" else image_id
-        with contextlib.suppress(ImageNotFoundError):
+        try:
             existing = store.get(image_id)
+        except ImageNotFoundError:
+            # Whatever is left under this id is an interrupted save of this very image (ids are the job's own,
+            # and collectors of a job take turns): clear it, or the store would save the image under another id.
+            store.delete(image_id)
+        else:
             if existing.call_id == call_id:
                 return existing.id
         data = image.decode(parsed.response_id)
@@ -1066,10 +1082,7 @@ def _prepare(
         chosen = "images" if getattr(generator.backend, "name", "responses") == "images" else "responses"
     else:
         chosen = route
-    given = as_batch_requests(requests)
-    if options:
-        given = [r.model_copy(update={"options": {**options, **r.options}}) for r in given]
-    return plan_job(generator, given, chosen)
+    return plan_job(generator, list(requests), chosen, options)
 
 
 def list_jobs(generator: ImageGenerator) -> list[BatchProgress]:

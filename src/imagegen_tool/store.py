@@ -28,6 +28,11 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import quote
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ConfigurationError, ImageNotFoundError, InvalidInputError, StorageError
@@ -97,6 +102,20 @@ def safe_image_id(candidate: str | None, prefix: str = "img") -> str:
         digest = hashlib.sha256(str(candidate).encode("utf-8", "surrogatepass")).hexdigest()[:24]
         return f"{prefix}_{digest}"
     return new_image_id(prefix)
+
+
+_PROCESS_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(store: ImageStore, name: str) -> threading.Lock:
+    """The lock ``name`` of ``store`` among this process's threads (stores on the same location share it)."""
+    key = (repr(store), name)
+    with _PROCESS_LOCKS_GUARD:
+        lock = _PROCESS_LOCKS.get(key)
+        if lock is None:
+            lock = _PROCESS_LOCKS[key] = threading.Lock()
+        return lock
 
 
 def _checked_document_name(name: str) -> str:
@@ -209,6 +228,14 @@ class ImageStore(ABC):
     def list_documents(self, prefix: str = "") -> list[str]:
         """The names of the documents starting with ``prefix``, sorted."""
         return sorted(name for name in self._memory_documents() if name.startswith(prefix))
+
+    @contextlib.contextmanager
+    def document_lock(self, name: str) -> Iterator[None]:
+        """Hold the exclusive lock ``name`` while the block runs (e.g. one collector of a batch job at a time).
+        This default excludes the threads of this process; the local store excludes other processes too (a lock
+        file, released by the system when its holder dies, even by ``kill -9``)."""
+        with _process_lock(self, _checked_document_name(name)):
+            yield
 
     def _memory_documents(self) -> dict[str, bytes]:
         documents: dict[str, bytes] | None = self.__dict__.get("_documents")
@@ -670,6 +697,30 @@ class LocalImageStore(ImageStore):
             return None
         except OSError as exc:
             raise StorageError(f"cannot read the document {checked!r} in {self.root}: {_reason(exc)}") from exc
+
+    @contextlib.contextmanager
+    def document_lock(self, name: str) -> Iterator[None]:
+        checked = _checked_document_name(name)
+        with _process_lock(self, checked):
+            if fcntl is None:  # no advisory file locks here (Windows): threads of this process only
+                yield
+                return
+            try:
+                fd = self._retrying(
+                    lambda: os.open(
+                        checked + ".lock",
+                        os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC,
+                        self._mode(),
+                        dir_fd=self._subdir(_DOCUMENTS_DIR),
+                    )
+                )
+            except OSError as exc:
+                raise StorageError(f"cannot open the lock {checked!r} in {self.root}: {_reason(exc)}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the lock
 
     def list_documents(self, prefix: str = "") -> list[str]:
         try:
