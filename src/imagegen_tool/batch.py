@@ -54,6 +54,7 @@ from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, ImageRequest, bui
 
 if TYPE_CHECKING:
     from .generator import ImageGenerator
+    from .store import ImageStore
 
 __all__ = [
     "BATCH_ENDPOINTS",
@@ -517,12 +518,12 @@ class BatchJob:
     def load(cls, generator: ImageGenerator, job_id: str) -> BatchJob:
         """The job ``job_id`` from the generator's store; :class:`ImageNotFoundError` if there is none."""
         raw = generator.store.get_document(check_job_id(job_id))
-        return cls(generator, _manifest_from(raw, job_id, generator))
+        return cls(generator, _manifest_from(raw, job_id, generator.store))
 
     @classmethod
     async def aload(cls, generator: ImageGenerator, job_id: str) -> BatchJob:
         raw = await generator.store.aget_document(check_job_id(job_id))
-        return cls(generator, _manifest_from(raw, job_id, generator))
+        return cls(generator, _manifest_from(raw, job_id, generator.store))
 
     def _save(self, manifest: BatchManifest) -> None:
         self.generator.store.put_document(manifest.job_id, manifest.model_dump_json().encode())
@@ -688,7 +689,7 @@ class BatchJob:
             # One collector of a job at a time (any process): the second then finds everything collected.
             with self.generator.store.document_lock(_lock_name(self.job_id)):
                 self._manifest = _manifest_from(
-                    self.generator.store.get_document(self.job_id), self.job_id, self.generator
+                    self.generator.store.get_document(self.job_id), self.job_id, self.generator.store
                 )
                 if not self._manifest.collected:
                     collector = _Collector(self, self._manifest)
@@ -709,7 +710,7 @@ class BatchJob:
             await asyncio.to_thread(lock.__enter__)  # waits for another collector in a thread, not on the loop
             try:
                 raw_manifest = await self.generator.store.aget_document(self.job_id)
-                self._manifest = _manifest_from(raw_manifest, self.job_id, self.generator)
+                self._manifest = _manifest_from(raw_manifest, self.job_id, self.generator.store)
                 if not self._manifest.collected:
                     collector = _Collector(self, self._manifest)
                     for file_id in _result_files(self._manifest):
@@ -964,14 +965,14 @@ def _progress(manifest: BatchManifest) -> BatchProgress:
     )
 
 
-def _manifest_from(raw: bytes | None, job_id: str, generator: ImageGenerator) -> BatchManifest:
+def _manifest_from(raw: bytes | None, job_id: str, store: ImageStore) -> BatchManifest:
     if raw is None:
         raise ImageNotFoundError(job_id)
     try:
         manifest = BatchManifest.model_validate_json(raw)
     except ValidationError:
         raise InvalidInputError(
-            f"the batch job {job_id} in {generator.store!r} is damaged (its manifest cannot be read)"
+            f"the batch job {job_id} in {store!r} is damaged (its manifest cannot be read)"
         ) from None
     if manifest.job_id != job_id:
         raise InvalidInputError(f"the manifest stored as batch job {job_id} names another job ({manifest.job_id})")
@@ -1051,8 +1052,13 @@ def submit(
     options: Mapping[str, Any] | None = None,
 ) -> BatchJob:
     """See :meth:`ImageGenerator.submit_batch <imagegen_tool.ImageGenerator.submit_batch>`."""
-    job = BatchJob(generator, _prepare(generator, requests, route, options))
-    job._save(job.manifest)
+    return submit_planned(generator, _prepare(generator, requests, route, options))
+
+
+def submit_planned(generator: ImageGenerator, manifest: BatchManifest) -> BatchJob:
+    """Save a job planned by :func:`plan_job` in the store, then upload its input file and create its batch."""
+    job = BatchJob(generator, manifest)
+    job._save(manifest)
     job._submit()
     return job
 
@@ -1085,14 +1091,14 @@ def _prepare(
     return plan_job(generator, list(requests), chosen, options)
 
 
-def list_jobs(generator: ImageGenerator) -> list[BatchProgress]:
-    """Every batch job in the generator's store, newest first, as last saved (no request)."""
+def list_jobs(store: ImageStore) -> list[BatchProgress]:
+    """Every batch job in ``store``, newest first, as last saved (no request)."""
     jobs: list[BatchManifest] = []
-    for name in generator.store.list_documents(_JOB_PREFIX):
+    for name in store.list_documents(_JOB_PREFIX):
         if not _JOB_ID.fullmatch(name):
             continue
         try:
-            jobs.append(_manifest_from(generator.store.get_document(name), name, generator))
+            jobs.append(_manifest_from(store.get_document(name), name, store))
         except ImageGenerationError as exc:
             logger.warning("skipped batch job %s: %s", name, exc)
     jobs.sort(key=lambda m: m.created_at, reverse=True)

@@ -1,4 +1,4 @@
-"""The ``imagegen`` commands (Typer + Rich): generate, edit, show, list, prune, emulator, mcp.
+"""The ``imagegen`` commands (Typer + Rich): generate, edit, show, list, prune, emulator, mcp, batch.
 
 Data goes to stdout (image paths one per line, or with ``--json`` one JSON document and nothing else), progress
 and errors to stderr (a spinner with the elapsed time while an image renders on a terminal, each partial image
@@ -613,3 +613,9 @@ def _duration(text: str) -> datetime.timedelta:
         raise InvalidOptionsError("--older-than", text, "a duration such as 30m, 12h, 7d or 2w")
     unit = (match.group(2) or "s").lower()
     return datetime.timedelta(seconds=float(match.group(1)) * _UNITS[unit])
+
+
+# The batch commands live in their own module, built on the helpers above.
+from .cli_batch import batch_app  # noqa: E402
+
+app.add_typer(batch_app, name="batch")

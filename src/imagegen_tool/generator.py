@@ -522,7 +522,7 @@ class ImageGenerator:
         """Every batch job in this generator's store, newest first, as last saved (no request)."""
         from .batch import list_jobs
 
-        return list_jobs(self)
+        return list_jobs(self.store)
 
     # -- internals ----------------------------------------------------------------------------------------
 

@@ -163,9 +163,8 @@ class BatchRegistry:
 
     def batches(self) -> list[dict[str, Any]]:
         """Every batch as the API shows it, newest first."""
-        with self._lock:
-            found = [json.loads(json.dumps(b.wire)) for b in self._batches.values()]
-        return sorted(found, key=lambda b: (b["created_at"], b["id"]), reverse=True)
+        with self._lock:  # kept in creation order: newest first is the reverse
+            return [json.loads(json.dumps(b.wire)) for b in reversed(self._batches.values())]
 
     def executions(self) -> list[LineExecution]:
         with self._lock:
