@@ -31,6 +31,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
     from .store import ImageStore
 
 __all__ = [
+    "BATCH_DISCOUNT",
+    "BATCH_DISCOUNT_IMAGE_MODELS",
     "BATCH_ENDPOINTS",
     "MAX_BATCH_FILE_BYTES",
     "MAX_BATCH_REQUESTS",
@@ -71,6 +74,7 @@ __all__ = [
     "BatchResult",
     "BatchRoute",
     "BatchValidationError",
+    "batch_discount",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +86,13 @@ BATCH_ENDPOINTS: Mapping[BatchRoute, str] = {"images": "/v1/images/generations",
 #: ``batch_create_params.py``: "The file can contain up to 50,000 requests, and can be up to 200 MB in size."
 MAX_BATCH_REQUESTS = 50_000
 MAX_BATCH_FILE_BYTES = 200 * 1024 * 1024
+#: OpenAI Developers on X, as quoted by headsupai.io ("OpenAI Batch API Now Supports GPT Image Models at Half
+#: Cost", read 2026-11-25): "Batch API now supports GPT Image models: gpt-image-1.5, chatgpt-image-latest,
+#: gpt-image-1, gpt-image-1-mini. Submit up to 50,000 generations or edits as async jobs at 50% lower cost". For
+#: other image models, and for the image tool on the Responses route, no discount is published: unknown, so none
+#: is applied (estimates stay upper bounds).
+BATCH_DISCOUNT = Decimal("0.5")
+BATCH_DISCOUNT_IMAGE_MODELS = frozenset({"gpt-image-1.5", "chatgpt-image-latest", "gpt-image-1", "gpt-image-1-mini"})
 
 _JOB_PREFIX = "bj_"
 _JOB_ID = re.compile(r"bj_[0-9a-f]{16}")
@@ -90,9 +101,11 @@ _METADATA_KEY = "imagegen_job_id"
 _TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Manifest writes while collecting: often enough that a crash repeats little work, rarely enough that a
-# 50,000-line job does not rewrite its manifest 50,000 times (a repeated line is found in the store anyway).
+# 50,000-line job does not rewrite its (megabytes of) manifest thousands of times: after 25 lines or 5% of the job,
+# whichever is more, or 5 s. A line repeated after a crash costs little: its images are found in the store.
 _SAVE_EVERY_ITEMS = 25
-_SAVE_EVERY_SECONDS = 2.0
+_SAVE_EVERY_FRACTION = 20
+_SAVE_EVERY_SECONDS = 5.0
 _MAX_LISTED_PROBLEMS = 20
 
 
@@ -171,6 +184,9 @@ class BatchManifest(BaseModel):
     """Why the batch failed as a whole (its input was refused), if it did."""
     collected: bool = False
     """Every result line has been read and every image stored."""
+    estimate_usd: Decimal | None = None
+    """An upper bound of the job's cost with the Batch API's discount where it is published (``None``: unknown,
+    or no price table; see :func:`batch_discount`)."""
     items: tuple[BatchItem, ...]
 
 
@@ -191,6 +207,8 @@ class BatchProgress(BaseModel):
     """Requests whose outcome is collected (images stored, or the error recorded)."""
     images: int
     """Images stored so far."""
+    estimate_usd: Decimal | None = None
+    """The job's estimated cost (an upper bound), when known."""
 
     @property
     def done(self) -> bool:
@@ -357,7 +375,49 @@ def plan_job(
             f"the batch's input file would be {size} bytes; the Batch API takes at most {MAX_BATCH_FILE_BYTES} "
             "(200 MB): split the requests into several jobs"
         )
-    return manifest
+    return manifest.model_copy(update={"estimate_usd": _estimate_usd(generator, manifest)})
+
+
+# --- cost ------------------------------------------------------------------------------------------------------
+# INTEGRATION POINT with the cost slice (imagegen_tool.pricing and budget, session 3): a generator with
+# ``estimate(request) -> Cost`` gives each job an upper-bound estimate (less the Batch API's discount where it is
+# published), and one with ``budgets`` (a BudgetGuard) has the job checked against them before anything is
+# uploaded. A generator without them gives no estimate; each handle keeps the usage the API reported either way.
+
+
+def batch_discount(route: BatchRoute, model: str) -> Decimal:
+    """The share of the price the Batch API takes off for ``model`` on ``route`` where it is published (see
+    :data:`BATCH_DISCOUNT`), else 0."""
+    return BATCH_DISCOUNT if route == "images" and model in BATCH_DISCOUNT_IMAGE_MODELS else Decimal(0)
+
+
+def _estimate_usd(generator: ImageGenerator, manifest: BatchManifest) -> Decimal | None:
+    estimate = getattr(generator, "estimate", None)
+    if not callable(estimate):
+        return None
+    total = Decimal(0)
+    for item in manifest.items:
+        cost = estimate(ImageRequest(prompt=item.prompt, options=item.options))
+        usd = getattr(cost, "usd", None)
+        if not isinstance(usd, Decimal):
+            return None
+        total += usd * (1 - batch_discount(manifest.route, item.options.effective_model))
+    return total
+
+
+def _check_budget(generator: ImageGenerator, manifest: BatchManifest) -> None:
+    """Charge the job's estimate to the generator's budgets before submitting: a job that does not fit is refused
+    (the budget's typed error) and nothing is uploaded. The estimate counts as spent (a batch cannot be re-priced
+    per request while it runs), so shared budgets never let workers submit more than they allow together."""
+    guard = getattr(generator, "budgets", None)
+    if not guard:
+        return
+    images = sum(item.options.n or 1 for item in manifest.items)
+    first = manifest.items[0]
+    cost = getattr(generator, "estimate")(ImageRequest(prompt=first.prompt, options=first.options))  # noqa: B009
+    job_cost = cost.model_copy(update={"usd": manifest.estimate_usd, "images": images})
+    reservation = guard.reserve(job_cost, images, None)
+    guard.settle(reservation, job_cost, images)
 
 
 def _wire_body(
@@ -803,6 +863,7 @@ class _Collector:
         self.manifest = manifest
         self.unsaved = 0
         self.saved_at = time.monotonic()
+        self.save_every = max(_SAVE_EVERY_ITEMS, len(manifest.items) // _SAVE_EVERY_FRACTION)
 
     def line(self, raw: str) -> None:
         if not raw.strip():
@@ -821,7 +882,7 @@ class _Collector:
             return  # collected before (this run or an interrupted one)
         self.items[item.custom_id] = self._outcome(item, line)
         self.unsaved += 1
-        if self.unsaved >= _SAVE_EVERY_ITEMS or time.monotonic() - self.saved_at >= _SAVE_EVERY_SECONDS:
+        if self.unsaved >= self.save_every or time.monotonic() - self.saved_at >= _SAVE_EVERY_SECONDS:
             self._checkpoint()
 
     def _checkpoint(self) -> None:
@@ -962,6 +1023,7 @@ def _progress(manifest: BatchManifest) -> BatchProgress:
         failed=manifest.counts.failed,
         collected=len(collected),
         images=sum(len(item.image_ids) for item in manifest.items),
+        estimate_usd=manifest.estimate_usd,
     )
 
 
@@ -1057,6 +1119,7 @@ def submit(
 
 def submit_planned(generator: ImageGenerator, manifest: BatchManifest) -> BatchJob:
     """Save a job planned by :func:`plan_job` in the store, then upload its input file and create its batch."""
+    _check_budget(generator, manifest)
     job = BatchJob(generator, manifest)
     job._save(manifest)
     job._submit()
@@ -1071,6 +1134,7 @@ async def asubmit(
     options: Mapping[str, Any] | None = None,
 ) -> BatchJob:
     manifest = await asyncio.to_thread(_prepare, generator, requests, route, options)
+    await asyncio.to_thread(_check_budget, generator, manifest)
     job = BatchJob(generator, manifest)
     await job._asave(manifest)
     await job._asubmit()
