@@ -1,16 +1,15 @@
 """A worker process for the batch crash tests: submits a job or resumes one, against an emulator's URL.
 
-    python -m tests.integration.batch_worker submit URL STORE COUNT     # prints the job id, then waits and collects
-    python -m tests.integration.batch_worker resume URL STORE JOB_ID    # waits and collects, prints the image ids
+    python -m tests.integration.batch_worker submit URL STORE COUNT [SLOW]   # prints the job id, waits, collects
+    python -m tests.integration.batch_worker resume URL STORE JOB_ID [SLOW]  # waits and collects, prints the ids
 
-``IMAGEGEN_TEST_SLOW_SAVE`` (seconds) makes each image save take that long (a slow disk), so a test can kill the
-process in the middle of collecting. The tests kill it with SIGKILL at chosen moments.
+``SLOW`` (seconds, default 0) makes each image save take that long (a slow disk), so a test can kill the process
+in the middle of collecting. The tests kill it with SIGKILL at chosen moments.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -32,8 +31,8 @@ class SlowDiskStore(LocalImageStore):
 
 
 def main(argv: list[str]) -> int:
-    mode, url, store_dir, arg = argv
-    delay = float(os.environ.get("IMAGEGEN_TEST_SLOW_SAVE", "0"))
+    mode, url, store_dir, arg = argv[:4]
+    delay = float(argv[4]) if len(argv) > 4 else 0.0
     store = SlowDiskStore(store_dir, delay) if delay else LocalImageStore(store_dir)
     generator = ImageGenerator(store=store, api_key="test", base_url=url, api="images")
     if mode == "submit":

@@ -44,11 +44,9 @@ def posts(api: Emulator, path: str) -> int:
 
 
 def _start(mode: str, api: Emulator, store: Path, arg: str, *, slow_save: float = 0.0) -> subprocess.Popen[str]:
-    env = {**os.environ, "IMAGEGEN_TEST_SLOW_SAVE": str(slow_save)}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.batch_worker", mode, api.url, str(store), arg],
+        [sys.executable, "-m", "tests.integration.batch_worker", mode, api.url, str(store), arg, str(slow_save)],
         cwd=ROOT,
-        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
