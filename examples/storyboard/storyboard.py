@@ -244,15 +244,18 @@ def build_storyboard(
         if not isinstance(verdict, Review):
             verdict = Review.model_validate(verdict)
         known = {p["image_id"] for p in panels}
-        edits, notes = [], []
+        wanted: dict[str, list[str]] = {}  # one edit per panel: parallel edits of one image would race
+        notes = []
         for edit in verdict.edits:
+            instruction = edit.instruction.strip()
             # A model may name an id that is not on this storyboard: never edit what we did not draw here.
             if edit.image_id not in known:
                 notes.append(f"edit skipped: {edit.image_id!r} is not a panel of this storyboard")
-            elif len(edits) >= max_edits:
+            elif edit.image_id not in wanted and len(wanted) >= max_edits:
                 notes.append(f"edit skipped: at most {max_edits} edits per review")
-            elif edit.instruction.strip():
-                edits.append({"image_id": edit.image_id, "instruction": edit.instruction.strip()})
+            elif instruction:
+                wanted.setdefault(edit.image_id, []).append(instruction)
+        edits = [{"image_id": image_id, "instruction": "; ".join(parts)} for image_id, parts in wanted.items()]
         return {"edits": edits, "notes": notes}
 
     def approve_edits(state: StoryboardState) -> Command[Any]:

@@ -103,7 +103,7 @@ def test_nothing_is_sent_before_approval_and_rejecting_sends_nothing(
     assert done.get("panels", []) == []
     assert any("rejected" in note for note in done["notes"])
     assert (tmp_path / "gallery.html").is_file()
-    assert not list((tmp_path / "images").glob("*.png")) if (tmp_path / "images").exists() else True
+    assert not list(tmp_path.rglob("*.png"))  # nothing was drawn
 
 
 def test_rejected_edits_are_not_sent(imagegen_emulator: Emulator, tmp_path: Path) -> None:
@@ -221,3 +221,35 @@ def test_the_template_runs_offline_as_a_script(tmp_path: Path) -> None:
     assert "sk-must-not-be-used" not in done.stdout + done.stderr
     assert (out / "gallery.html").is_file()
     assert len(list((out / "images").glob("*.png"))) == 3  # 2 panels + 1 edit
+
+
+def test_the_reviewer_can_only_edit_this_storyboards_panels(imagegen_emulator: Emulator, tmp_path: Path) -> None:
+    from langchain_core.messages import AIMessage
+
+    from imagegen_tool.testing import ScriptedChatModel
+
+    def review(messages: list[Any]) -> AIMessage:
+        first = str(messages[-1].content).split("id ", 1)[1].split(";", 1)[0]
+        edits = [
+            {"image_id": "ig_someone_elses_image", "instruction": "make it mine"},
+            {"image_id": first, "instruction": "warmer light"},
+            {"image_id": first, "instruction": "add a bird"},
+        ]
+        return AIMessage("", tool_calls=[{"name": "Review", "args": {"edits": edits}, "id": "call_review"}])
+
+    api = imagegen_emulator
+    with make_tool(api, tmp_path / "images") as tool:
+        graph = storyboard.build_storyboard(
+            tool=tool,
+            planner=storyboard.scripted_planner(BRIEF, 2),
+            reviewer=ScriptedChatModel(steps=[review]),
+            gallery_path=tmp_path / "gallery.html",
+        )
+        graph.invoke({"brief": BRIEF, "panel_count": 2}, CONFIG)
+        question = graph.invoke(Command(resume=True), CONFIG)["__interrupt__"][0].value
+        assert question["billed_images"] == 1  # one edit per panel, the instructions combined
+        assert question["edits"][0]["instruction"] == "warmer light; add a bird"
+        done = graph.invoke(Command(resume=True), CONFIG)
+    assert any("ig_someone_elses_image" in note for note in done["notes"])
+    assert "ig_someone_elses_image" not in str([r.json for r in api.requests])
+    assert len(api.generations) == 3
