@@ -161,21 +161,10 @@ async def run_job(tool: AgentImageTool, job: Job, arguments: Mapping[str, Any]) 
     except Exception as exc:  # an unexpected failure: logged for the developer, a plain message for the user
         logger.exception("drawing %s failed", job.id)
         output = ToolOutput.from_error(exc, tool_name=tool.name)
-    if output.is_error:
-        job.emit("failed", {"message": output.text})
-        return
-    images = [
-        {
-            "id": image.id,
-            "url": image.url,
-            "width": image.width,
-            "height": image.height,
-            "revised_prompt": image.revised_prompt,
-            "edited_from": list(image.input_ids or ()),
-        }
-        for image in output.images
-    ]
-    job.emit("final", {"images": images, "text": output.text})
+    # The core's structured result (the same model MCP and the Agents SDK return): handles and URLs, no bytes,
+    # no local paths (the store gives URLs, so the tool's display="auto" shows those); errors carry the message.
+    result = output.structured().model_dump(mode="json")
+    job.emit("failed" if output.is_error else "final", {**result, "text": output.text})
 
 
 def _sse(index: int, event: Mapping[str, Any]) -> bytes:

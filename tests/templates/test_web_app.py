@@ -70,6 +70,7 @@ def test_partials_then_the_final_image_each_served_by_url(served: tuple[str, Any
             assert got.headers["x-content-type-options"] == "nosniff"
             partial_bytes.append(got.content)
     final = seen[-1][1]["images"][0]
+    assert final.get("path") is None  # the page gets URLs, never the server's file paths
     got = httpx.get(url + final["url"])
     assert got.content == store.read_bytes(final["id"])  # the stored image, through its handle's public URL
     assert len(set(partial_bytes) | {got.content}) == 3  # each step shows a different picture
@@ -81,7 +82,7 @@ def test_follow_up_edit_by_handle(served: tuple[str, Any, Emulator]) -> None:
     first = events(url, start(url, "a lighthouse at dusk"))[-1][1]["images"][0]
     edited = events(url, start(url, "add a full moon", image_id=first["id"]))[-1]
     assert edited[0] == "final", edited
-    assert edited[1]["images"][0]["edited_from"] == [first["id"]]
+    assert edited[1]["images"][0]["input_ids"] == [first["id"]]
     body = api.requests_to("/responses", "POST")[-1].json
     assert body.get("previous_response_id") and "input_image" not in str(body.get("input"))
 
@@ -89,9 +90,9 @@ def test_follow_up_edit_by_handle(served: tuple[str, Any, Emulator]) -> None:
 def test_errors_reach_the_page_with_the_agent_message(served: tuple[str, Any, Emulator]) -> None:
     url, _, api = served
     blocked = events(url, start(url, "something forbidden"))[-1]  # the emulator's moderation trigger word
-    assert blocked[0] == "failed" and "rephrase" in blocked[1]["message"].lower()
+    assert blocked[0] == "failed" and "rephrase" in blocked[1]["error"].lower()
     unknown = events(url, start(url, "edit it", image_id="ig_doesnotexist"))[-1]
-    assert unknown[0] == "failed" and "ig_doesnotexist" in unknown[1]["message"]
+    assert unknown[0] == "failed" and "ig_doesnotexist" in unknown[1]["error"]
     sent = len(api.requests)
     for bad in ({"prompt": ""}, {"prompt": 3}, {"prompt": "x", "image_id": "../etc/passwd"}):
         answer = httpx.post(f"{url}/api/draw", json=bad)

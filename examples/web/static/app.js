@@ -70,13 +70,13 @@ function follow(url) {
     currentImageId = image.id;
     $("edit").disabled = false;
     $("caption").textContent = `${image.id} (${image.width}x${image.height})` +
-      (image.edited_from.length ? `, edited from ${image.edited_from[0]}` : "") +
+      (image.input_ids.length ? `, edited from ${image.input_ids[0]}` : "") +
       (image.revised_prompt ? `: ${image.revised_prompt}` : "");
     setStatus("Done.");
     finish();
   });
   source.addEventListener("failed", (e) => {
-    showError(JSON.parse(e.data).message); // the agent-facing message: what went wrong and what to do
+    showError(JSON.parse(e.data).error); // the agent-facing message: what went wrong and what to do next
     setStatus("");
     finish();
   });
