@@ -232,6 +232,8 @@ def create_app(tool: AgentImageTool, store: LocalImageStore) -> Starlette:
             return JSONResponse({"error": "no such drawing"}, status_code=404)
         last = request.headers.get("last-event-id", "")
         start = int(last) + 1 if last.isdigit() else 0
+        if job.done and start >= len(job.events):
+            return Response(status_code=204)  # nothing more will come: 204 tells EventSource not to reconnect
         return StreamingResponse(
             _event_stream(job, start),
             media_type="text/event-stream",

@@ -121,6 +121,9 @@ def test_a_closed_page_does_not_lose_the_paid_image(served: tuple[str, Any, Emul
     with httpx.stream("GET", url + path, headers={"Last-Event-ID": str(last_seen)}) as response:
         text = response.read().decode()
     assert "event: final" in text and f"id: {last_seen}\n" not in text
+    # Once a page has seen everything, 204: an EventSource stops reconnecting to a finished drawing.
+    final_id = len(status["events"]) - 1
+    assert httpx.get(url + path, headers={"Last-Event-ID": str(final_id)}).status_code == 204
 
 
 def test_the_image_route_serves_only_images_under_the_store_root(

@@ -52,18 +52,24 @@ async function draw(event) {
 }
 
 function follow(url) {
-  source = new EventSource(url);
-  const finish = () => { source.close(); source = null; $("draw").disabled = false; };
-  source.addEventListener("progress", (e) => {
+  const events = new EventSource(url);
+  source = events;
+  const finish = () => {
+    events.close();
+    if (source === events) source = null;
+    $("draw").disabled = false;
+  };
+  events.addEventListener("progress", (e) => {
     const stage = JSON.parse(e.data).stage;
     setStatus(stage === "generating" ? "Drawing..." : `Working (${stage})...`);
   });
-  source.addEventListener("partial", (e) => {
+  events.addEventListener("partial", (e) => {
     const partial = JSON.parse(e.data);
     setStatus(`Preview ${partial.index + 1}...`);
     showImage(partial.url, "partial", partial.index);
   });
-  source.addEventListener("final", (e) => {
+  events.addEventListener("final", (e) => {
+    finish(); // first: nothing more will come, whatever happens while showing the result
     const result = JSON.parse(e.data);
     const image = result.images[0];
     showImage(image.url, "final", null);
@@ -73,16 +79,15 @@ function follow(url) {
       (image.input_ids.length ? `, edited from ${image.input_ids[0]}` : "") +
       (image.revised_prompt ? `: ${image.revised_prompt}` : "");
     setStatus("Done.");
-    finish();
   });
-  source.addEventListener("failed", (e) => {
+  events.addEventListener("failed", (e) => {
+    finish();
     showError(JSON.parse(e.data).error); // the agent-facing message: what went wrong and what to do next
     setStatus("");
-    finish();
   });
-  source.onerror = () => {
+  events.onerror = () => {
     // The browser reconnects by itself (with Last-Event-ID); the drawing goes on on the server meanwhile.
-    if (source && source.readyState === EventSource.CONNECTING) setStatus("Connection lost, reconnecting...");
+    if (events.readyState === EventSource.CONNECTING) setStatus("Connection lost, reconnecting...");
   };
 }
 
