@@ -154,7 +154,9 @@ def test_completion_window_is_validated_before_any_request(
     assert small_images.requests_to("/responses", "POST") == []
 
 
-def test_the_emulator_refuses_a_discounted_window_without_background(openai_client: OpenAI, small_images: Emulator) -> None:
+def test_the_emulator_refuses_a_discounted_window_without_background(
+    openai_client: OpenAI, small_images: Emulator
+) -> None:
     import openai
 
     with pytest.raises(openai.BadRequestError, match="completion window"):
@@ -166,7 +168,10 @@ def test_the_emulator_refuses_a_discounted_window_without_background(openai_clie
         )
     with pytest.raises(openai.BadRequestError, match="Supported values"):
         openai_client.responses.create(
-            model="gpt-5.4-mini", input="x", background=True, background_options={"completion_window": "1h"}  # type: ignore[typeddict-item]
+            model="gpt-5.4-mini",
+            input="x",
+            background=True,
+            background_options={"completion_window": "1h"},  # type: ignore[typeddict-item]
         )
 
 

@@ -129,7 +129,11 @@ def test_n_partials_inputs_and_prompt_length_raise_the_estimate() -> None:
 def test_completion_window_discounts_only_the_text_model_tokens() -> None:
     def cost(window: str | None) -> pricing.Cost:
         return pricing.estimate(
-            "gpt-image-1.5", quality="low", size="1024x1024", prompt="x", text_model="gpt-5.4-mini",
+            "gpt-image-1.5",
+            quality="low",
+            size="1024x1024",
+            prompt="x",
+            text_model="gpt-5.4-mini",
             completion_window=window,
         )
 
@@ -149,15 +153,26 @@ def test_actual_cost_from_a_full_usage() -> None:
     usage = Usage(
         text=TokenUsage(input_tokens=1000, output_tokens=200, cached_input_tokens=400),
         image=ImageTokenUsage(
-            input_tokens=300, output_tokens=4160, input_text_tokens=50, input_image_tokens=250,
-            output_image_tokens=4160, cached_tokens=100, cached_text_tokens=0, cached_image_tokens=100,
+            input_tokens=300,
+            output_tokens=4160,
+            input_text_tokens=50,
+            input_image_tokens=250,
+            output_image_tokens=4160,
+            cached_tokens=100,
+            cached_text_tokens=0,
+            cached_image_tokens=100,
         ),
     )
     cost = pricing.actual_cost(usage, model="gpt-image-2", text_model="gpt-5.4-mini")
     million = Decimal(1_000_000)
     expected = (
-        50 * Decimal(5) + 150 * Decimal(8) + 100 * Decimal(2) + 4160 * Decimal(30)  # image model
-        + 600 * Decimal("0.75") + 400 * Decimal("0.075") + 200 * Decimal("4.50")  # text model
+        50 * Decimal(5)
+        + 150 * Decimal(8)
+        + 100 * Decimal(2)
+        + 4160 * Decimal(30)  # image model
+        + 600 * Decimal("0.75")
+        + 400 * Decimal("0.075")
+        + 200 * Decimal("4.50")  # text model
     ) / million
     assert cost.usd == expected
     assert cost.kind == "actual" and not cost.unknown
@@ -173,8 +188,12 @@ def test_actual_cost_is_unknown_without_usage_or_price() -> None:
 
 def test_cached_tokens_without_a_cached_price_cost_the_full_price() -> None:
     image = ImageTokenUsage(
-        input_tokens=100, output_tokens=0, input_text_tokens=100, input_image_tokens=0,
-        cached_text_tokens=100, cached_image_tokens=0,
+        input_tokens=100,
+        output_tokens=0,
+        input_text_tokens=100,
+        input_image_tokens=0,
+        cached_text_tokens=100,
+        cached_image_tokens=0,
     )
     flare = pricing.actual_cost(Usage(image=image), model="gpt-image-2.6-flare")  # no cached price published
     assert flare.usd == Decimal(100) * Decimal(5) / Decimal(1_000_000)
@@ -187,7 +206,9 @@ def test_input_without_split_is_priced_at_the_higher_input_price() -> None:
 
 
 def test_combine_sums_and_keeps_unknown() -> None:
-    a = pricing.actual_cost(Usage(image=ImageTokenUsage(output_tokens=272, output_image_tokens=272)), model="gpt-image-1.5")
+    a = pricing.actual_cost(
+        Usage(image=ImageTokenUsage(output_tokens=272, output_image_tokens=272)), model="gpt-image-1.5"
+    )
     b = pricing.actual_cost(None, model="gpt-image-1.5")
     total = pricing.combine([a, a])
     assert total is not None and a.usd is not None and total.usd == 2 * a.usd
@@ -205,10 +226,30 @@ def test_a_custom_table_overrides_the_packaged_one(tmp_path: object) -> None:
         '[models."gpt-image-2.6-sunburst"]\nimage_output = "30"\ntext_input = "5"\nimage_input = "8"\n'
         'evidence = ["mine"]\n'
         'output_tokens = [{ quality = "low", size = "1024x1024", tokens = 1000, evidence = ["mine"] }]\n'
-        '[bounds]\ninstructions_overhead_tokens = 10\ntext_output_tokens = 10\ninput_image_tokens = 10\n'
+        "[bounds]\ninstructions_overhead_tokens = 10\ntext_output_tokens = 10\ninput_image_tokens = 10\n"
         'evidence = ["mine"]\n',
         "utf-8",
     )
     table = pricing.PriceTable.load(path)
     cost = pricing.estimate("gpt-image-2.6-sunburst", quality="low", size="1024x1024", api="images", table=table)
     assert cost.usd is not None
+
+
+def test_the_prices_page_is_generated_from_the_table(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from imagegen_tool import pricing_doc
+
+    root = Path(__file__).resolve().parents[2]
+    page = root / "docs" / "prices.md"
+    assert page.read_text("utf-8") == pricing_doc.render(), (
+        "docs/prices.md is stale: python -m imagegen_tool.pricing_doc"
+    )
+    stale = Path(str(tmp_path)) / "prices.md"
+    stale.write_text("old", "utf-8")
+    assert pricing_doc.main([str(stale), "--check"]) == 1
+    assert pricing_doc.main([str(stale)]) == 0
+    assert pricing_doc.main([str(stale), "--check"]) == 0
+    rendered = pricing_doc.render()
+    for key in TABLE.evidence:
+        assert f"### {key}" in rendered
