@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 from openai import AsyncOpenAI, OpenAI
 from pydantic import ValidationError
 
-from . import pricing
+from . import pricing, telemetry
 from .backends import ImageBackend, ResponsesBackend
 from .budget import Budget, BudgetGuard, Reservation, Spending, SpendingLedger
 from .capabilities import VALIDATION_MODES, ValidationMode, current_date
@@ -462,25 +462,29 @@ class ImageGenerator:
 
     def run(self, request: ImageRequest, *, session: str | None = None) -> GenerationResult:
         """Send a prepared request and store its images (counted in the budgets of ``session``)."""
-        reservation = self._reserve(request, session)
-        try:
-            parsed = self.backend.run(request)
-            result = self._store_results(parsed, request)
-        except BaseException as exc:
-            self._settle_failure(reservation, exc)
-            raise
-        return self._account(reservation, result, session)
+        with self._span(request) as span:
+            reservation = self._reserve(request, session)
+            try:
+                parsed = self.backend.run(request)
+                result = self._store_results(parsed, request)
+            except BaseException as exc:
+                self._settle_failure(reservation, exc)
+                raise
+            span.finish(result)
+            return self._account(reservation, result, session)
 
     async def arun(self, request: ImageRequest, *, session: str | None = None) -> GenerationResult:
         """Async :meth:`run`."""
-        reservation = await self._areserve(request, session)
-        try:
-            parsed = await self.backend.arun(request)
-            result = await self._astore_results(parsed, request)
-        except BaseException as exc:
-            await self._asettle_failure(reservation, exc)
-            raise
-        return await self._aaccount(reservation, result, session)
+        with self._span(request) as span:
+            reservation = await self._areserve(request, session)
+            try:
+                parsed = await self.backend.arun(request)
+                result = await self._astore_results(parsed, request)
+            except BaseException as exc:
+                await self._asettle_failure(reservation, exc)
+                raise
+            span.finish(result)
+            return await self._aaccount(reservation, result, session)
 
     # -- cost -------------------------------------------------------------------------------------------
 
@@ -504,6 +508,14 @@ class ImageGenerator:
             text_model=getattr(backend, "text_model", None),
             completion_window=getattr(backend, "completion_window", None),
             table=self.prices,
+        )
+
+    def _span(self, request: ImageRequest) -> contextlib.AbstractContextManager[telemetry.CallSpan]:
+        """The OpenTelemetry span of one call (a no-op without ``opentelemetry-api``)."""
+        api = "images" if getattr(self.backend, "name", "") == "images" else "responses"
+        estimate = self.estimate(request) if telemetry.tracing_available() else None
+        return telemetry.call_span(
+            request, api=api, text_model=getattr(self.backend, "text_model", None), estimate=estimate
         )
 
     def spending(self, session: str | None = None) -> Spending:
@@ -587,6 +599,8 @@ class ImageGenerator:
         calls: set[str] = set()
         events: Iterator[Any] = iter(())
         _check_streamable(self.backend)
+        span_scope = contextlib.ExitStack()
+        span = span_scope.enter_context(self._span(request))
         reservation = self._reserve(request, session)
         try:
             try:
@@ -608,18 +622,22 @@ class ImageGenerator:
                         yield preview
                 elif isinstance(event, StreamOutcome):
                     result = self._store_results(event.parsed, request)
+                    span.finish(result)
                     result = self._remember(session, self._account(reservation, result, session))
                     reservation = None
+                    span_scope.close()
                     yield GenerationCompleted(result=result)
                 else:
                     yield event
         except BaseException as exc:
             self._settle_failure(reservation, exc)
             reservation = None
-            raise
+            if not span_scope.__exit__(type(exc), exc, exc.__traceback__):
+                raise
         finally:
             if reservation is not None:  # stopped early by the caller: the call may have been billed
                 self.budgets.settle(reservation, None, 0)
+            span_scope.close()
             close = getattr(events, "close", None)
             if close is not None:
                 close()  # the HTTP stream closes now, also when the caller stopped early
@@ -630,6 +648,8 @@ class ImageGenerator:
         calls: set[str] = set()
         events: AsyncIterator[Any] | None = None
         _check_streamable(self.backend)
+        span_scope = contextlib.ExitStack()
+        span = span_scope.enter_context(self._span(request))
         reservation = await self._areserve(request, session)
         try:
             events = self.backend.astream(request)
@@ -652,18 +672,22 @@ class ImageGenerator:
                         yield preview
                 elif isinstance(event, StreamOutcome):
                     result = await self._astore_results(event.parsed, request)
+                    span.finish(result)
                     result = await self._aaccount(reservation, result, session)
                     reservation = None
+                    span_scope.close()
                     yield GenerationCompleted(result=await self._aremember(session, result))
                 else:
                     yield event
         except BaseException as exc:
             await self._asettle_failure(reservation, exc)
             reservation = None
-            raise
+            if not span_scope.__exit__(type(exc), exc, exc.__traceback__):
+                raise
         finally:
             if reservation is not None:  # stopped early by the caller: the call may have been billed
                 await self.budgets.asettle(reservation, None, 0)
+            span_scope.close()
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()  # the HTTP stream closes now, also when the caller stopped early
