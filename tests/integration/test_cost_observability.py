@@ -17,6 +17,7 @@ from PIL import Image
 from imagegen_tool import ImageGenerator
 from imagegen_tool.agent_tool import AgentImageTool
 from imagegen_tool.budget import Budget
+from imagegen_tool.errors import ImageGenerationError
 from imagegen_tool.langchain import ImageGenerationTool
 from imagegen_tool.testing import Emulator
 
@@ -84,7 +85,7 @@ async def test_failed_and_streamed_calls_are_spans_too(
 ) -> None:
     generator = ImageGenerator(store=tmp_path, async_client=async_openai_client, background=False)
     imagegen_emulator.fail_next(400)
-    with pytest.raises(Exception):  # noqa: B017 - the typed error is not the point here
+    with pytest.raises(ImageGenerationError):
         await generator.agenerate("a fox", **LOW)
     imagegen_emulator.set_payload(image_bytes=_png(), partial_image_bytes=_png())
     await generator.agenerate("a fox", partial_images=2, **LOW)
