@@ -614,8 +614,9 @@ class ImageGenerator:
         _check_streamable(self.backend)
         span_scope = contextlib.ExitStack()
         span = span_scope.enter_context(self._span(request))
-        reservation = self._reserve(request, session)
+        reservation: Reservation | None = None
         try:
+            reservation = self._reserve(request, session)
             try:
                 events = iter(self.backend.stream(request))
                 first = next(events)
@@ -663,8 +664,9 @@ class ImageGenerator:
         _check_streamable(self.backend)
         span_scope = contextlib.ExitStack()
         span = span_scope.enter_context(self._span(request))
-        reservation = await self._areserve(request, session)
+        reservation: Reservation | None = None
         try:
+            reservation = await self._areserve(request, session)
             events = self.backend.astream(request)
             try:
                 first = await anext(events)
