@@ -170,7 +170,9 @@ class ImageMcpServer:
     ) -> types.CallToolResult:
         if params.name != self.tool.name:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name[:80]!r}; this server has {self.tool.name}")
-        relay = _ProgressRelay(self, ctx, progress_token_from_params(ctx.params))
+        # Without a progress token nobody listens: no relay, so the call need not stream.
+        token = progress_token_from_params(ctx.params)
+        relay = _ProgressRelay(self, ctx, token) if token is not None else None
         try:
             output = await self.tool.acall_safely(params.arguments or {}, on_event=relay)
         except Exception as exc:  # a bug, not the agent's doing: the agent gets a neutral message, the log the rest
@@ -265,7 +267,7 @@ class _ProgressRelay:
     """Sends each stream event of one call as a progress notification on the request's own channel. A failure
     to notify (client gone) never fails the call: the image is paid for and must be stored."""
 
-    def __init__(self, owner: ImageMcpServer, ctx: ServerRequestContext[Any], token: str | int | None) -> None:
+    def __init__(self, owner: ImageMcpServer, ctx: ServerRequestContext[Any], token: str | int) -> None:
         self.owner = owner
         self.ctx = ctx
         self.token = token
@@ -274,13 +276,6 @@ class _ProgressRelay:
     async def __call__(self, event: StreamEvent) -> None:
         payload = await astream_event_payload(event, data="none")
         if payload is None:
-            return
-        if self.token is None:
-            # No token in the request's params: an in-process dispatcher may still take progress (its own
-            # callback), without the _meta details; on JSON-RPC this is a no-op.
-            self.count += 1
-            with contextlib.suppress(Exception):
-                await self.ctx.session.report_progress(float(self.count), None, _message(event))
             return
         payload.pop("run_id", None)
         display: Display = self.owner.tool.display
