@@ -28,14 +28,16 @@ How each adapter is a thin shell over it (the LangChain one is :mod:`imagegen_to
   an ``ImageContent`` per ``output.previews`` item (``preview.b64``, ``preview.mime_type``), structured content
   ``output.structured().model_dump(mode="json")`` (``outputSchema = core.output_schema()``) and
   ``isError=output.is_error`` (:mod:`imagegen_tool.mcp` is this adapter).
-* **OpenAI Agents SDK**: ``FunctionTool(name=core.name, description=core.description,
-  params_json_schema=core.json_schema(strict=True), strict_json_schema=True, on_invoke_tool=...)`` whose handler
-  calls ``core.acall_safely(json_args)`` and returns ``output.text`` (or ``output.responses_output()`` to give a
-  Responses model the previews as ``input_image`` items; ``output.structured()`` for the program).
-* **pydantic-ai**: a ``Tool`` whose function takes ``core.args_model`` and calls ``core.acall(args)``; a
-  :class:`ToolArgumentsError` or an error with ``retryable``/invalid-input meaning becomes ``ModelRetry(
-  agent_error_message(exc))``; previews become ``BinaryContent(preview.data, media_type=preview.mime_type)`` when
-  the developer asks; the typed return is ``output.structured()`` (a :class:`ToolResult`).
+* **OpenAI Agents SDK** (:mod:`imagegen_tool.openai_agents` is this adapter): ``FunctionTool(name=core.name,
+  description=core.description, params_json_schema=core.json_schema(strict=True), strict_json_schema=True,
+  on_invoke_tool=...)`` whose handler calls ``core.acall(json_args)``; the model reads ``output.text`` (plus a
+  ``ToolOutputImage`` per preview), the program ``output.structured()`` (the output item's ``custom_data``), and a
+  typed error becomes ``agent_error_message(exc)`` through the SDK's ``failure_error_function``.
+* **pydantic-ai** (:mod:`imagegen_tool.pydantic_ai` is this adapter): a ``Tool`` from ``core.json_schema()`` whose
+  function calls ``core.acall(arguments)``; errors the agent can fix (invalid arguments, options or inputs) become
+  ``ModelRetry(agent_error_message(exc))``, others ``ToolFailed``; the typed return is ``output.structured()`` (a
+  :class:`ToolResult`); previews become ``BinaryContent(preview.data, media_type=preview.mime_type)`` when the
+  developer asks.
 * **CLI**: build the arguments from flags, ``core.parse_arguments(...)`` for validation with the same messages,
   ``core.call(...)`` and print ``output.text`` (or the handles as JSON); the typed error picks the exit code.
 """

@@ -44,7 +44,7 @@ from .imageinfo import ImageDataError, check_image
 from .images import GeneratedImage, ImageRecord, Usage
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputPolicy, InputResolver, check_mask
 from .options import ImageMask, ImageOptions, check_request
-from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
+from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64, parse_response
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, MAX_SAFETY_IDENTIFIER_CHARS, ImageRequest
 from .results import GenerationResult
 from .store import ImageStore, safe_image_id
@@ -455,6 +455,19 @@ class ImageGenerator:
         parsed = await _recoverer(self.backend).arecover(_checked_response_id(response_id))
         result = await self._astore_results(parsed, None, recovering=True)
         return await self._aremember(session, result)
+
+    def store_response(self, response: Any, *, session: str | None = None) -> GenerationResult:
+        """Store the images of a Responses API response made elsewhere (an SDK ``Response`` or its JSON), for
+        instance by an agent framework's own hosted ``image_generation`` tool; nothing is sent. Idempotent like
+        :meth:`recover`: an image call of that response already in the store is returned, not stored twice.
+        Raises the typed error of the response (e.g. moderation) when it holds no image."""
+        parsed = parse_response(response)
+        return self._remember(session, self._store_results(parsed, None, recovering=True))
+
+    async def astore_response(self, response: Any, *, session: str | None = None) -> GenerationResult:
+        """Async :meth:`store_response` (decoding off the loop, the store's async writes)."""
+        parsed = parse_response(response)
+        return await self._aremember(session, await self._astore_results(parsed, None, recovering=True))
 
     # -- internals ----------------------------------------------------------------------------------------
 
