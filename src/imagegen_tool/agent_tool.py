@@ -52,6 +52,7 @@ import logging
 import os
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, cast, get_args, get_origin
 
 from openai import AsyncOpenAI, OpenAI
@@ -75,6 +76,7 @@ from .capabilities import (
     general_rules,
     known_models,
 )
+from .costs import format_usd
 from .errors import ConfigurationError, ImageGenerationError, InvalidInputError
 from .generator import ImageGenerator
 from .images import GeneratedImage
@@ -722,9 +724,27 @@ def format_result(
         lines.append(line)
     if result.failures:
         lines.append(f"{len(result.failures)} further image call(s) of this request produced no image.")
+    cost = _cost_text(result)
+    if cost:
+        lines.append(cost)
     if allow_inputs:
         lines.append(f"To change an image, call {tool_name} again with its id in image_ids and describe the change.")
     return "\n".join(lines)
+
+
+def _cost_text(result: GenerationResult) -> str | None:
+    """``Cost: $0.0123.`` when the actual cost of the call is known (the agent may be asked to stay frugal)."""
+    usd = call_cost_usd(result)
+    if usd is None:
+        return None
+    return f"Cost of this call: {format_usd(usd)}."
+
+
+def call_cost_usd(result: GenerationResult | None) -> Decimal | None:
+    """The actual cost of a call in US dollars, when its prices are known."""
+    if result is None or result.cost is None or result.cost.actual is None:
+        return None
+    return result.cost.actual.usd
 
 
 def _location(image: GeneratedImage, display: Display) -> tuple[str, str] | None:
@@ -829,6 +849,15 @@ class ToolResult(BaseModel):
     retryable: bool | None = Field(
         default=None, description="When the call failed: whether the same call may succeed later."
     )
+    cost_usd: float | None = Field(
+        default=None,
+        description="What this call cost in US dollars, from the usage the API reported (absent when a price is "
+        "not published).",
+    )
+    estimated_cost_usd: float | None = Field(
+        default=None,
+        description="The upper-bound estimate made before the call (absent when it could not be estimated).",
+    )
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
@@ -883,6 +912,8 @@ class ToolOutput(BaseModel):
                 ImageResult.from_image(image, display=self.display, preview=image.id in shown) for image in self.images
             ),
             failed_calls=len(self.result.failures) if self.result is not None else 0,
+            cost_usd=_float(call_cost_usd(self.result)),
+            estimated_cost_usd=_float(_estimated(self.result)),
         )
 
     def responses_output(self) -> str | list[dict[str, Any]]:
@@ -926,6 +957,16 @@ class ToolOutput(BaseModel):
         if self.previews:
             response["parts"] = [{"inline_data": {"mime_type": p.mime_type, "data": p.data}} for p in self.previews]
         return response
+
+
+def _estimated(result: GenerationResult | None) -> Decimal | None:
+    if result is None or result.cost is None or result.cost.estimate is None:
+        return None
+    return result.cost.estimate.usd
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 # -- stream events ----------------------------------------------------------------------------------------

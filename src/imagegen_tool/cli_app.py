@@ -538,6 +538,10 @@ class _ProgressDisplay:
             self.console.print(f"saved {image.id} ({size} {image.format}) in {self._elapsed()}: {image.path}")
         for failure in result.failures:
             self.console.print(f"not made: {failure.message}")
+        cost = result.cost
+        if cost is not None and cost.actual is not None:
+            estimate = cost.estimate.describe() if cost.estimate is not None else "unknown"
+            self.console.print(f"cost: {cost.actual.describe()} (estimated at most {estimate})")
 
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self.started:.1f} s"
@@ -570,8 +574,16 @@ def _summary(image: GeneratedImage, copy: str | None = None) -> dict[str, Any]:
         "backend": image.backend,
         "response_id": image.response_id,
         "usage": image.usage.model_dump(mode="json") if image.usage else None,
+        "cost_usd": _usd(image, "actual"),
+        "estimated_cost_usd": _usd(image, "estimate"),
         "created_at": image.created_at.isoformat(),
     }
+
+
+def _usd(image: GeneratedImage, which: str) -> str | None:
+    """The call's actual or estimated cost as a decimal string (``None`` when unknown)."""
+    cost = getattr(image.cost, which, None) if image.cost is not None else None
+    return str(cost.usd) if cost is not None and cost.usd is not None else None
 
 
 def _copy_out(image: GeneratedImage, directory: Path) -> str:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
@@ -25,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -60,6 +62,9 @@ _SESSIONS_DIR = ".sessions"
 _PARTIALS_DIR = ".partials"  # one folder per call: removing a call's previews never scans the store
 _TEMP_DIR = ".tmp"  # named temporary files, where the file system has no anonymous (O_TMPFILE) files
 _UPLOADS_DIR = ".uploads"
+#: Atomic counters (shared budgets): ``<key>.json`` and its lock file ``<key>.lock``.
+_COUNTERS_DIR = ".counters"
+COUNTER_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _LEGACY_CLAIMS_DIR = ".ids"  # id claims written by earlier versions; only cleaned up now
 _PARTIAL_MARK = ".partial-"  # a "." can never be part of a handle id, so previews never collide with images
 _MAX_RECORD_BYTES = 1 << 20
@@ -192,6 +197,21 @@ class ImageStore(ABC):
             cache = self.__dict__.setdefault("_upload_cache", {})
         return cache
 
+    # -- atomic counters (shared budgets) ------------------------------------------------------------------
+
+    def update_counter(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Atomically replace the small JSON object stored under ``key`` by ``update(current)`` (``None`` when
+        there is none yet) and return it. Every process using the same store sees one sequence of updates: this is
+        what shared budgets (``Budget(shared=...)``) count with. If ``update`` raises, nothing is written.
+
+        ``key``: 1-128 characters of letters, digits, ``.``, ``-``, ``_``. The default implementation refuses:
+        a store without a way to make read-modify-write atomic across processes cannot hold a shared budget
+        (``LocalImageStore`` uses a lock file, ``FsspecImageStore`` conditional writes)."""
+        raise ConfigurationError(
+            f"{type(self).__name__} has no atomic counters, so it cannot hold a shared budget; use a LocalImageStore "
+            "or an fsspec object store, or a budget without shared=..."
+        )
+
     # -- async twins --------------------------------------------------------------------------------------
 
     async def asave(self, data: bytes, record: ImageRecord) -> GeneratedImage:
@@ -232,6 +252,11 @@ class ImageStore(ABC):
 
     async def aput_upload(self, key: str, file_id: str, *, expires_at: datetime | None) -> None:
         await asyncio.to_thread(lambda: self.put_upload(key, file_id, expires_at=expires_at))
+
+    async def aupdate_counter(
+        self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self.update_counter, key, update)
 
 
 class LocalImageStore(ImageStore):
@@ -595,6 +620,48 @@ class LocalImageStore(ImageStore):
             self._retrying(write)
         except OSError as exc:
             logger.warning("cannot remember the upload of %s: %s", key[:16], _reason(exc))
+
+    # -- atomic counters ----------------------------------------------------------------------------------
+
+    def update_counter(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Read-modify-write of ``.counters/<key>.json`` under an exclusive ``flock`` on ``<key>.lock``.
+
+        Crash-safe: the kernel releases the lock when its process dies (even by SIGKILL), and the new value is
+        written to a temporary file and renamed over the old one, so a killed writer leaves the previous value,
+        never half a file. (Reservations a dead process left inside the value are the budget's to expire.)"""
+        if not COUNTER_KEY_RE.fullmatch(key) or key.startswith("."):
+            raise ValueError(f"invalid counter key {key!r}")
+
+        def locked() -> dict[str, Any]:
+            counters = self._subdir(_COUNTERS_DIR)
+            lock_fd = os.open(f"{key}.lock", os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o666, dir_fd=counters)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                try:
+                    raw = _read_regular(counters, f"{key}.json", limit=_MAX_COUNTER_BYTES)
+                except FileNotFoundError:
+                    current = None
+                else:
+                    current = _counter_value(raw, self.root / _COUNTERS_DIR / f"{key}.json")
+                value = update(current)
+                payload = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+                temp = f".tmp-{secrets.token_hex(8)}"
+                _write_new(
+                    counters, temp, payload, self._mode(), durable=self.durability == "durable", mode_explicit=False
+                )
+                try:
+                    os.replace(temp, f"{key}.json", src_dir_fd=counters, dst_dir_fd=counters)
+                except BaseException:
+                    _unlink_quietly(temp, counters)
+                    raise
+                return value
+            finally:
+                os.close(lock_fd)  # releases the flock
+
+        try:
+            return self._retrying(locked)
+        except OSError as exc:
+            raise StorageError(f"cannot update the counter {key!r}: {_reason(exc)}") from exc
 
     # -- internals: records and handles --------------------------------------------------------------------
 
@@ -962,6 +1029,19 @@ def _read_regular(dir_fd: int, name: str, *, limit: int | None) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+_MAX_COUNTER_BYTES = 1024 * 1024
+
+
+def _counter_value(raw: bytes, where: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise StorageError(f"the counter file {where} is damaged (not a JSON object); fix or delete it")
+    return value
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import background, images_rules, wire
+from . import api_rules, background, images_rules, wire
 from .access_log import log_request
 from .api_rules import RuleViolation
 from .payloads import Payload
@@ -565,6 +565,44 @@ def _chain_images(state: EmulatorState, chain: Sequence[Mapping[str, Any]]) -> l
 # --- POST /v1/responses --------------------------------------------------------------------------------
 
 
+def _check_background_options(body: Mapping[str, Any]) -> None:
+    """``background_options.completion_window`` as the SDK documents it: ``soonest``, ``2h`` or ``8h``; the two
+    discounted windows need ``background: true`` and no streaming."""
+    options = body.get("background_options")
+    if options is None:
+        return
+    if not isinstance(options, Mapping):
+        raise _APIError(
+            400,
+            "Invalid type for 'background_options': expected an object.",
+            param="background_options",
+            code="invalid_type",
+        )
+    for key in options:
+        if key not in ("completion_window", "continuation_id"):
+            raise _APIError(
+                400,
+                f"Unknown parameter: 'background_options.{key}'.",
+                param=f"background_options.{key}",
+                code="unknown_parameter",
+            )
+    window = options.get("completion_window", "soonest")
+    if window not in ("soonest", "2h", "8h"):
+        raise _APIError(
+            400,
+            f"Invalid value: '{window}'. Supported values are: 'soonest', '2h', and '8h'.",
+            param="background_options.completion_window",
+            code="invalid_value",
+        )
+    if window != "soonest" and (not body.get("background") or body.get("stream")):
+        raise _APIError(
+            400,
+            f"The '{window}' completion window requires background=true and stream=false. (emulated)",
+            param="background_options.completion_window",
+            code="invalid_value",
+        )
+
+
 async def _create_response(request: Request, incoming: _Incoming, state: EmulatorState) -> Response:
     body = _body(incoming)
     model = body.get("model")
@@ -583,6 +621,7 @@ async def _create_response(request: Request, incoming: _Incoming, state: Emulato
     for i, tool in image_tools:
         _check_options(state, tool, prefix=f"tools[{i}]", input_count=len(found.images))
     prompt = found.prompt or "An image"
+    _check_background_options(body)
 
     if body.get("background"):
         # Background mode (imagegen_tool.testing.background): answered at once, generated in a task.
@@ -755,8 +794,15 @@ async def _image_call(
         height=resolved.spec.height,
         n=1,
         input_images=len(input_images) + (1 if action == "edit" and not input_images else 0),
+        model=_usage_model(tool),
+        partials=len(partials),
     )
     return dataclasses.replace(pending, result=final, partials=partials, usage=usage)
+
+
+def _usage_model(tool: Mapping[str, Any]) -> str:
+    model = tool.get("model")
+    return model if isinstance(model, str) and model else str(api_rules._data()["server"]["default_model"])
 
 
 async def _render_b64_off_loop(job: RenderJob, partial_count: int, state: EmulatorState) -> tuple[str, tuple[str, ...]]:
@@ -1031,6 +1077,8 @@ async def _images(
         height=resolved.spec.height,
         n=n,
         input_images=len(inputs),
+        model=_usage_model(tool),
+        partials=sum(len(previews) for _, previews in rendered),
     )
     described = {
         "background": resolved.background,
