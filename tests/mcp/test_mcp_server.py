@@ -182,15 +182,28 @@ async def test_resources_outside_the_store_are_refused(connect: Any) -> None:
             assert "/etc" not in caught.value.message and "Traceback" not in caught.value.message, uri
 
 
-async def test_locked_options_are_not_offered(api: Emulator, tmp_path: Path) -> None:
+async def test_locked_options_are_not_offered_and_display_id_hides_paths(api: Emulator, tmp_path: Path) -> None:
     flags = ["--option", "quality=low", "--model", "gpt-image-2", "--expose", "size,background", "--no-preview"]
+    flags += ["--display", "id"]
+    progress: list[str] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
     async with stdio_connection(api.url, tmp_path / "store", tmp_path / "log", flags=flags) as connection:
         [tool] = (await connection.client.list_tools()).tools
         assert set(tool.input_schema["properties"]) == {"prompt", "image_ids", "mask_id", "size", "background"}
         refused = await connection.client.call_tool("generate_image", {"prompt": "a kite", "quality": "high"})
         assert refused.is_error and "'quality' is not an argument" in text_of(refused)
-        result = await connection.client.call_tool("generate_image", {"prompt": "a kite"})
+        result = await connection.client.call_tool(
+            "generate_image", {"prompt": "a kite"}, progress_callback=on_progress
+        )
         assert not result.is_error and [b.type for b in result.content] == ["text", "resource_link"]
+    # display="id": the model sees ids only, never where the server keeps its files.
+    [image] = structured(result)["images"]
+    assert image["path"] is None and image["url"] is None
+    dumped = json.dumps(result.model_dump(mode="json"))
+    assert str(tmp_path) not in dumped and str(tmp_path) not in " ".join(progress)
     [tool_spec] = [t for t in api.requests[-1].json["tools"] if t["type"] == "image_generation"]
     assert (tool_spec["quality"], tool_spec["model"]) == ("low", "gpt-image-2")
 
