@@ -82,8 +82,9 @@ def browser() -> Iterator[webdriver.Chrome]:
 @pytest.fixture
 def page(browser: webdriver.Chrome, imagegen_emulator: Emulator, tmp_path: Path) -> Iterator[tuple[Any, Emulator]]:
     tool, store = web.make_tool(tmp_path / "store", partial_images=2, base_url=imagegen_emulator.url, api_key="t")
-    # Partials arrive a second apart, as real ones do (more slowly still): time for a screenshot of each.
-    imagegen_emulator.set_partial_delay(1.0)
+    # Partials arrive 1.5 s apart (real ones take longer still): time for a screenshot of each, even on a busy
+    # machine; the assertions allow for a picture replaced before its screenshot.
+    imagegen_emulator.set_partial_delay(1.5)
     with web.AppServer(web.create_app(tool, store)) as server:
         browser.get(server.url + "/")
         yield store, imagegen_emulator
