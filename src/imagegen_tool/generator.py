@@ -682,8 +682,9 @@ class ImageGenerator:
         _check_streamable(self.backend)
         span_scope = contextlib.ExitStack()
         span = span_scope.enter_context(self._span(request))
-        reservation = self._reserve(request, session)
+        reservation: Reservation | None = None
         try:
+            reservation = self._reserve(request, session)
             try:
                 events = iter(self.backend.stream(request))
                 first = next(events)
@@ -731,8 +732,9 @@ class ImageGenerator:
         _check_streamable(self.backend)
         span_scope = contextlib.ExitStack()
         span = span_scope.enter_context(self._span(request))
-        reservation = await self._areserve(request, session)
+        reservation: Reservation | None = None
         try:
+            reservation = await self._areserve(request, session)
             events = self.backend.astream(request)
             try:
                 first = await anext(events)

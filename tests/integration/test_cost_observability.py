@@ -137,3 +137,16 @@ def test_the_langchain_tool_message_carries_cost_and_usage(
     assert Decimal(metadata["cost_usd"]) == image.cost.actual.usd
     assert metadata["usage_metadata"]["total_tokens"] > 0 and metadata["model"] == "gpt-image-1.5"
     assert "Cost of this call" in message.text
+
+
+def test_a_stream_refused_by_the_budget_sends_nothing_and_ends_its_span(
+    tmp_path: Path, openai_client: OpenAI, imagegen_emulator: Emulator, spans: InMemorySpanExporter
+) -> None:
+    from imagegen_tool.errors import BudgetExceededError
+
+    generator = ImageGenerator(store=tmp_path, client=openai_client, background=False, budget=Budget(max_images=0))
+    with pytest.raises(BudgetExceededError), generator.stream_generate("a fox", partial_images=1, **LOW) as events:
+        next(iter(events))
+    [span] = _ours(spans)
+    assert span.attributes["error.type"] == "BudgetExceededError"
+    assert imagegen_emulator.requests_to("/responses") == []
