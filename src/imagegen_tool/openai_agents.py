@@ -261,8 +261,8 @@ class HostedImageCapture:
     * :meth:`input_filter` (a ``RunConfig.call_model_input_filter``) sends each earlier image call to the model as
       an ``item_reference`` (the API resolves it from the stored response, so the model can still edit it), and
       captures any base64 still in the input first (for a history from before the capture). With
-      ``store=False`` on the model settings the API keeps no copy: the image must travel, and the filter leaves
-      such items alone.
+      ``store=False`` in the agent's ``model_settings`` (the hooks see the agent, not the ``RunConfig``) the API
+      keeps no copy: the image must travel, and the filter leaves such items alone.
 
     Example::
 

@@ -32,7 +32,7 @@ from pydantic_ai import BinaryContent, FunctionToolset, ModelRetry, RunContext, 
 from pydantic_ai.exceptions import ToolFailed
 
 from .agent_tool import AgentImageTool, ToolOutput, agent_error_message
-from .errors import ImageGenerationError, InvalidInputError, InvalidOptionsError
+from .errors import ConfigurationError, ImageGenerationError, InvalidInputError, InvalidOptionsError
 
 __all__ = ["ImageToolset", "image_tool", "raise_for_agent"]
 
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 ThreadIdFunction = Callable[[RunContext[Any]], object]
 #: Called with each typed error before the model is told about it (to record or count failures).
 ErrorCallback = Callable[[ImageGenerationError], object]
+#: Picks the tool core of a run from its context (``ctx.deps``): a per-user or per-tenant store.
+CoreFunction = Callable[[RunContext[Any]], AgentImageTool]
 
 
 def raise_for_agent(error: ImageGenerationError, *, tool_name: str = "the tool") -> None:
@@ -58,6 +60,7 @@ def image_tool(
     tool: AgentImageTool | None = None,
     *,
     thread_id: ThreadIdFunction | None = None,
+    core_for: CoreFunction | None = None,
     on_error: ErrorCallback | None = None,
     sync: bool = False,
     max_retries: int | None = None,
@@ -83,6 +86,10 @@ def image_tool(
             :class:`~imagegen_tool.agent_tool.AgentImageTool`).
         thread_id: reads a conversation key from the run context, e.g. ``lambda ctx: ctx.deps.conversation_id``,
             for the core's ``thread_sessions`` (continue from the conversation's latest image).
+        core_for: picks the core of each run from its context, e.g. ``lambda ctx: ctx.deps.images`` for a store per
+            user; ``tool`` then only defines what the model sees (name, description, schema), and a core whose
+            schema differs from it is refused (a configuration error the developer sees, never the model). The
+            cores ``core_for`` returns are the caller's to close.
         on_error: called with each typed error (the model is told via ``ModelRetry``/``ToolFailed`` regardless).
         sync: run the core's blocking path (the sync ``OpenAI`` client) in a worker thread.
         max_retries: how many ``ModelRetry`` corrections the model gets (default: the agent's).
@@ -92,9 +99,11 @@ def image_tool(
         tool = AgentImageTool(**core_settings)
     elif core_settings:
         raise TypeError(f"pass either a tool core or its settings, not both: {', '.join(sorted(core_settings))}")
-    core = tool
+    template = tool
+    schema = template.json_schema()
 
     async def generate_image(ctx: RunContext[Any], **arguments: Any) -> ToolReturn:
+        core = template if core_for is None else _checked_core(core_for(ctx), template, schema)
         key = thread_id(ctx) if thread_id is not None else None
         try:
             if sync:
@@ -111,14 +120,25 @@ def image_tool(
 
     made: Tool[Any] = Tool.from_schema(
         generate_image,
-        name=core.name,
-        description=core.description,
-        json_schema=core.json_schema(),
+        name=template.name,
+        description=template.description,
+        json_schema=schema,
         takes_ctx=True,
     )
     made.max_retries = max_retries
     made.requires_approval = requires_approval
     return made
+
+
+def _checked_core(core: AgentImageTool, template: AgentImageTool, schema: dict[str, Any]) -> AgentImageTool:
+    if not isinstance(core, AgentImageTool):
+        raise ConfigurationError(f"core_for must return an AgentImageTool, not {type(core).__name__}")
+    if core is not template and (core.name != template.name or core.json_schema() != schema):
+        raise ConfigurationError(
+            f"the core picked for this run ({core!r}) does not take the arguments the model was shown: give it "
+            "the same options, exposed_options and allow_inputs as the tool's"
+        )
+    return core
 
 
 def tool_return(output: ToolOutput) -> ToolReturn:
@@ -155,6 +175,7 @@ class ImageToolset(FunctionToolset[Any]):
         tool: AgentImageTool | None = None,
         *,
         thread_id: ThreadIdFunction | None = None,
+        core_for: CoreFunction | None = None,
         on_error: ErrorCallback | None = None,
         sync: bool = False,
         max_retries: int | None = None,
@@ -168,6 +189,7 @@ class ImageToolset(FunctionToolset[Any]):
         made = image_tool(
             self.core,
             thread_id=thread_id,
+            core_for=core_for,
             on_error=on_error,
             sync=sync,
             max_retries=max_retries,

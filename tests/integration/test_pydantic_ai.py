@@ -250,3 +250,39 @@ def test_ctx_first_tool_and_core_or_settings(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         image_tool(core, store=tmp_path)
     core.close()
+
+
+@dataclass
+class Tenant:
+    images: AgentImageTool
+
+
+async def test_a_core_per_run_from_deps(imagegen_emulator: Emulator, tmp_path: Path) -> None:
+    from imagegen_tool import ConfigurationError
+
+    def script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if turn(messages) == 0:
+            return call({"prompt": "a kite"}, "c1")
+        return ModelResponse(parts=[TextPart("ok")])
+
+    def core(store: Path, **options: Any) -> AgentImageTool:
+        options.setdefault("quality", "low")
+        return AgentImageTool(store=store, base_url=imagegen_emulator.url, api_key="sk-test", options=options)
+
+    template, alice, bob = core(tmp_path / "t"), core(tmp_path / "alice"), core(tmp_path / "bob")
+    agent = Agent(
+        FunctionModel(script), tools=[image_tool(template, core_for=lambda ctx: ctx.deps.images)], deps_type=Tenant
+    )
+    for tenant in (alice, bob):
+        result = await agent.run("Draw", deps=Tenant(tenant))
+        (made,) = tool_parts(result.all_messages())
+        assert tenant.generator.store.exists(made.content.images[0].id)
+    assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())
+    assert not alice.generator.store.exists(made.content.images[0].id)  # bob's image stayed in bob's store
+
+    # A core that takes other arguments than the model was shown is a configuration error, not a model retry.
+    other = core(tmp_path / "other", quality=None, output_format="webp")
+    with pytest.raises(ConfigurationError):
+        await agent.run("Draw", deps=Tenant(other))
+    for each in (template, alice, bob, other):
+        await each.aclose()
