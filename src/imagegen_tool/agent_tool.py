@@ -11,7 +11,9 @@ converts to its framework's types:
   (:class:`ToolArgumentsError`);
 * the **call** (:meth:`AgentImageTool.call` / :meth:`AgentImageTool.acall`) returning a :class:`ToolOutput`: the
   text the model reads (:func:`format_result`), the handles for the program, and optional **previews**
-  (:func:`make_preview`, made within a pixel budget) with renderers for each provider's tool-result format;
+  (:func:`make_preview`, made within a pixel budget) with renderers for each provider's tool-result format, and
+  the **structured result** (:meth:`ToolOutput.structured` → :class:`ToolResult`, JSON schema
+  :meth:`AgentImageTool.output_schema`): the one model behind every adapter's typed output;
 * the **agent error message** for any :class:`~imagegen_tool.errors.ImageGenerationError` or invalid arguments
   (:func:`agent_error_message`, :meth:`ToolOutput.from_error`);
 * the **stream-event payloads** for UIs (:func:`stream_event_payload`, :func:`astream_event_payload`);
@@ -24,15 +26,16 @@ How each adapter is a thin shell over it (the LangChain one is :mod:`imagegen_to
   core.json_schema()``; on ``tools/call`` run ``output = await core.acall_safely(arguments, thread_id=session_id,
   on_event=...)`` (progress notifications from :func:`astream_event_payload`); reply with ``TextContent(output.text)``,
   an ``ImageContent`` per ``output.previews`` item (``preview.b64``, ``preview.mime_type``), structured content
-  from ``[image.summary() for image in output.images]`` and ``isError=output.is_error``.
+  ``output.structured().model_dump(mode="json")`` (``outputSchema = core.output_schema()``) and
+  ``isError=output.is_error`` (:mod:`imagegen_tool.mcp` is this adapter).
 * **OpenAI Agents SDK**: ``FunctionTool(name=core.name, description=core.description,
   params_json_schema=core.json_schema(strict=True), strict_json_schema=True, on_invoke_tool=...)`` whose handler
   calls ``core.acall_safely(json_args)`` and returns ``output.text`` (or ``output.responses_output()`` to give a
-  Responses model the previews as ``input_image`` items).
+  Responses model the previews as ``input_image`` items; ``output.structured()`` for the program).
 * **pydantic-ai**: a ``Tool`` whose function takes ``core.args_model`` and calls ``core.acall(args)``; a
   :class:`ToolArgumentsError` or an error with ``retryable``/invalid-input meaning becomes ``ModelRetry(
   agent_error_message(exc))``; previews become ``BinaryContent(preview.data, media_type=preview.mime_type)`` when
-  the developer asks.
+  the developer asks; the typed return is ``output.structured()`` (a :class:`ToolResult`).
 * **CLI**: build the arguments from flags, ``core.parse_arguments(...)`` for validation with the same messages,
   ``core.call(...)`` and print ``output.text`` (or the handles as JSON); the typed error picks the exit code.
 """
@@ -91,10 +94,12 @@ __all__ = [
     "AgentImageTool",
     "Display",
     "ImagePreview",
+    "ImageResult",
     "PartialImageData",
     "ToolArguments",
     "ToolArgumentsError",
     "ToolOutput",
+    "ToolResult",
     "agent_error_message",
     "astream_event_payload",
     "build_args_schema",
@@ -754,6 +759,83 @@ def _describe_image(index: int, image: GeneratedImage, display: Display = "auto"
 # -- the outcome of one call ------------------------------------------------------------------------------
 
 
+class ImageResult(BaseModel):
+    """One image of a :class:`ToolResult`: the handle an agent or a program keeps, never the bytes.
+
+    Where the image is (``path``, ``url``) follows the tool's ``display`` setting, exactly as in the result text:
+    with ``display="id"`` neither is given, so no file system layout reaches the model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="The image's id: pass it in image_ids to edit the image or use it as a reference.")
+    path: str | None = Field(
+        default=None,
+        description="Where the image file is: a local file path, or the store's URI when the store is not a local "
+        "folder. Absent when the tool does not show locations.",
+    )
+    url: str | None = Field(default=None, description="A URL a browser can open, when the store provides one.")
+    width: int | None = Field(default=None, description="Width in pixels (absent when unknown, e.g. for SVG).")
+    height: int | None = Field(default=None, description="Height in pixels (absent when unknown).")
+    format: str = Field(description="File format detected from the bytes: png, webp, jpeg, gif, svg (or bin).")
+    mime_type: str = Field(description="Media type detected from the bytes, e.g. image/png.")
+    byte_size: int = Field(description="File size in bytes.")
+    revised_prompt: str | None = Field(
+        default=None, description="The prompt the image model actually used, when it rewrote the request."
+    )
+    model: str | None = Field(default=None, description="The image model that rendered the image.")
+    input_ids: tuple[str, ...] = Field(default=(), description="Ids of the images this one was edited from.")
+    preview: bool = Field(default=False, description="Whether a small preview of this image is attached.")
+
+    @classmethod
+    def from_image(cls, image: GeneratedImage, *, display: Display = "auto", preview: bool = False) -> ImageResult:
+        """The result entry of a stored image, with its location shown as ``display`` says."""
+        location = _location(image, display)
+        return cls(
+            id=image.id,
+            path=location[1] if location is not None and location[0] == "file" else None,
+            url=location[1] if location is not None and location[0] == "url" else None,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            mime_type=image.mime_type,
+            byte_size=image.byte_size,
+            revised_prompt=image.revised_prompt,
+            model=image.model,
+            input_ids=image.input_ids,
+            preview=preview,
+        )
+
+
+class ToolResult(BaseModel):
+    """The structured result of one tool call: the one model behind MCP ``structuredContent`` (and its declared
+    ``outputSchema``), the OpenAI Agents SDK tool output and pydantic-ai's typed return.
+
+    Small and JSON-friendly: handles, never image bytes. An error result has ``is_error`` set, ``error`` holding
+    the message the agent can act on and no images. Get one with :meth:`ToolOutput.structured`; its JSON schema
+    with :meth:`json_schema` (or :meth:`AgentImageTool.output_schema`). Fields are only ever added, so clients
+    that validate against an older schema keep working."""
+
+    model_config = ConfigDict(frozen=True)
+
+    images: tuple[ImageResult, ...] = Field(default=(), description="The images made by this call, in order.")
+    failed_calls: int = Field(default=0, description="Further image calls of the same request that produced no image.")
+    is_error: bool = Field(default=False, description="Whether the call failed (then there are no images).")
+    error: str | None = Field(default=None, description="What went wrong and what to do next, when the call failed.")
+    error_type: str | None = Field(
+        default=None,
+        description="The kind of failure, e.g. InvalidOptionsError, ModerationBlockedError, QuotaExceededError.",
+    )
+    retryable: bool | None = Field(
+        default=None, description="When the call failed: whether the same call may succeed later."
+    )
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON schema of the serialised result (``model_dump(mode="json")``), usable as an MCP
+        ``outputSchema``: an object at the top level, nested models under ``$defs``."""
+        return cls.model_json_schema(mode="serialization")
+
+
 class ToolOutput(BaseModel):
     """What one tool call gives back: the text for the model, the handles for the program, optional previews.
 
@@ -769,11 +851,38 @@ class ToolOutput(BaseModel):
     result: GenerationResult | None = None
     error: ImageGenerationError | None = Field(default=None, exclude=True, repr=False)
     """The typed error behind an error output (for the developer; the model reads ``text``)."""
+    display: Display = "auto"
+    """How :meth:`structured` shows where each image is (the tool's ``display`` setting)."""
+    error_type: str | None = None
+    """The class name of the error behind an error output (also set when the error was not a typed one)."""
 
     @classmethod
     def from_error(cls, error: BaseException, *, tool_name: str = "the tool") -> ToolOutput:
         typed = error if isinstance(error, ImageGenerationError) else None
-        return cls(text=agent_error_message(error, tool_name=tool_name), is_error=True, error=typed)
+        return cls(
+            text=agent_error_message(error, tool_name=tool_name),
+            is_error=True,
+            error=typed,
+            error_type=type(error).__name__,
+        )
+
+    def structured(self) -> ToolResult:
+        """The :class:`ToolResult` of this output: the handles (locations as the tool's ``display`` says), or the
+        agent error message for an error output."""
+        if self.is_error:
+            return ToolResult(
+                is_error=True,
+                error=self.text,
+                error_type=self.error_type,
+                retryable=self.error.retryable if self.error is not None else False,
+            )
+        shown = {preview.image_id for preview in self.previews}
+        return ToolResult(
+            images=tuple(
+                ImageResult.from_image(image, display=self.display, preview=image.id in shown) for image in self.images
+            ),
+            failed_calls=len(self.result.failures) if self.result is not None else 0,
+        )
 
     def responses_output(self) -> str | list[dict[str, Any]]:
         """The ``output`` of a Responses API ``function_call_output`` item: the text, then each preview as an
@@ -1023,6 +1132,10 @@ class AgentImageTool:
             schema["required"] = list(schema["properties"])
         return schema
 
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON schema of :meth:`ToolOutput.structured` results (an MCP ``outputSchema``)."""
+        return ToolResult.json_schema()
+
     def session_for(self, thread_id: object | None) -> str | None:
         """The store session key of a conversation (LangGraph thread, MCP session, Agents SDK conversation), when
         ``thread_sessions`` is on."""
@@ -1138,6 +1251,7 @@ class AgentImageTool:
             images=result.images,
             previews=tuple(previews or ()),
             result=result,
+            display=self.display,
         )
 
     @property
