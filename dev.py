@@ -46,7 +46,19 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 # Extras a venv can hold; "dev" holds everything the others do.
 _EXTRAS_COVERED = {
-    "dev": {"dev", "examples", "emulator", "docs", "test", "cli", "s3", "fsspec"},
+    "dev": {
+        "dev",
+        "examples",
+        "emulator",
+        "web",
+        "docs",
+        "test",
+        "cli",
+        "s3",
+        "fsspec",
+        "openai-agents",
+        "pydantic-ai",
+    },
     "examples": {"examples", "emulator"},
 }
 # The core dependencies whose floors the lowest-versions stage pins.
@@ -56,7 +68,9 @@ _FLOORED = ("openai", "pydantic", "langchain-core", "pillow")
 # (langchain/langgraph agents, langchain-tests, docs tools) whose own floors on langchain-core are higher: test
 # modules importing what is not installed there are left out of that run and listed (tests/conftest.py,
 # IMAGEGEN_LOWEST=1); they run in the main suite.
-_LOWEST_SKIPPED_EXTRAS = frozenset({"dev", "examples", "docs", "gcs", "azure"})
+# openai-agents 0.24 and pydantic-ai-slim 2.68 need pydantic >= 2.12, above the core's floor: their adapters' tests
+# run in the main suite only.
+_LOWEST_SKIPPED_EXTRAS = frozenset({"dev", "examples", "docs", "gcs", "azure", "openai-agents", "pydantic-ai"})
 
 
 def _lowest_extras() -> str:
@@ -142,6 +156,32 @@ def ensure_environment(extra: str = "dev") -> None:
     stamp.write_text(json.dumps({"digest": digest, "extras": sorted(covered)}))
 
 
+# The browser test of the web template (tests/templates/test_web_browser.py) drives Debian's Chromium; the test
+# skips, and the summary counts it as skipped, where it is missing. IMAGEGEN_NO_BROWSER_INSTALL=1 opts out.
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
+BROWSER_BINARIES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+
+
+def ensure_browser() -> None:
+    """Install Debian's Chromium + chromedriver with apt-get, only when running as root and they are missing."""
+    if all(path.exists() for path in BROWSER_BINARIES) or os.environ.get("IMAGEGEN_NO_BROWSER_INSTALL") == "1":
+        return
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("Chromium is not installed (not root, or no apt-get): the browser tests will be skipped", flush=True)
+        return
+    started = time.monotonic()
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    lock = ("-o", "DPkg::Lock::Timeout=300")  # another apt-get may be running: wait for it
+    try:
+        _run("apt-get", *lock, "update", "-qq", env=env, quiet=True)
+        install = ("install", "-y", "-qq", "--no-install-recommends", *BROWSER_PACKAGES)
+        _run("apt-get", *lock, *install, env=env, quiet=True)
+    except (StageFailed, OSError) as exc:
+        print(f"could not install Chromium ({exc}): the browser tests will be skipped", flush=True)
+        return
+    print(f"installed {' '.join(BROWSER_PACKAGES)} in {time.monotonic() - started:.0f} s", flush=True)
+
+
 # --- stages ----------------------------------------------------------------------------------------------
 
 
@@ -184,6 +224,8 @@ def _pytest(
                 f"{label}: recorded-fixture tests: {tally['ran']} ran, {tally['skipped']} skipped"
                 + ("" if tally["present"] else f" (no recordings at {tally['where']}: see README, 'Tests')")
             )
+            if "browser_ran" in tally:
+                notes.append(f"{label}: browser tests: {tally['browser_ran']} ran, {tally['browser_skipped']} skipped")
             if tally.get("left_out"):
                 notes.append(f"{label}: left out (they import what these versions lack): {tally['left_out']}")
         if failure is not None:
@@ -421,6 +463,8 @@ def main(argv: list[str]) -> int:
         done = subprocess.run([str(PYTHON), "examples/agent_generate_and_edit.py", *rest], cwd=ROOT)
         return done.returncode
     ensure_environment("dev")
+    if task in ("setup", "test", "tests"):
+        ensure_browser()
     if task == "setup":
         return 0
     if task == "test":

@@ -21,6 +21,9 @@ from tests.fixtures.recorded import RECORDED, SKIP_MARK, USED_BY
 _ran: set[str] = set()
 _skipped: set[str] = set()
 _left_out: dict[str, list[str]] = {}
+# Tests marked ``browser`` (headless Chromium) that ran, and that skipped because Chromium is not installed.
+_browser_ran: set[str] = set()
+_browser_skipped: set[str] = set()
 # The lowest-versions job of the test command (IMAGEGEN_LOWEST=1) installs only the core dependencies at their
 # floors plus the emulator and the test tools; a test module that imports anything else is left out there.
 _LOWEST = os.environ.get("IMAGEGEN_LOWEST") == "1"
@@ -79,6 +82,11 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "browser" in report.keywords:
+        if report.skipped:
+            _browser_skipped.add(report.nodeid)
+        elif report.when == "call":
+            _browser_ran.add(report.nodeid)
     if report.skipped:
         reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
         if SKIP_MARK in reason.lower():
@@ -92,6 +100,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     where = RECORDED if RECORDED.is_dir() else f"{RECORDED} (missing)"
     line = f"recorded-fixture tests: {ran} ran, {skipped} skipped (recordings: {where})"
     terminalreporter.write_sep("-", line, yellow=bool(skipped), green=not skipped)
+    browser_ran, browser_skipped = len(_browser_ran), len(_browser_skipped - _browser_ran)
+    if browser_ran or browser_skipped:
+        line = f"browser tests: {browser_ran} ran, {browser_skipped} skipped (Chromium: /usr/bin/chromium)"
+        terminalreporter.write_sep("-", line, yellow=bool(browser_skipped), green=not browser_skipped)
     for name, missing in sorted(_left_out.items()):
         terminalreporter.write_line(f"lowest versions: {name} left out (needs {', '.join(missing)})")
     report_file = os.environ.get("IMAGEGEN_RECORDED_REPORT")
@@ -102,5 +114,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "present": RECORDED.is_dir(),
             "where": str(RECORDED),
             "left_out": sorted(_left_out),
+            "browser_ran": browser_ran,
+            "browser_skipped": browser_skipped,
         }
         Path(report_file).write_text(json.dumps(tally))

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 # that makes ``inspect`` resolve the path of every module already loaded (~1,000 once openai is imported).
 from . import options as _options  # noqa: F401
 from .backends import ImageBackend, ResponsesBackend
+from .budget import Budget
 from .capabilities import ModelCapabilities, capabilities_for, default_image_model, known_models
+from .costs import Cost, ImageCost
 from .errors import (
     APIError,
+    BudgetExceededError,
     ConfigurationError,
     GenerationFailedError,
     ImageGenerationError,
@@ -61,12 +64,16 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_TEXT_MODEL",
     "APIError",
+    "Budget",
+    "BudgetExceededError",
     "ConfigurationError",
+    "Cost",
     "GeneratedImage",
     "GenerationCompleted",
     "GenerationFailedError",
     "GenerationResult",
     "ImageBackend",
+    "ImageCost",
     "ImageGenerationError",
     "ImageGenerator",
     "ImageInput",

@@ -28,14 +28,16 @@ How each adapter is a thin shell over it (the LangChain one is :mod:`imagegen_to
   an ``ImageContent`` per ``output.previews`` item (``preview.b64``, ``preview.mime_type``), structured content
   ``output.structured().model_dump(mode="json")`` (``outputSchema = core.output_schema()``) and
   ``isError=output.is_error`` (:mod:`imagegen_tool.mcp` is this adapter).
-* **OpenAI Agents SDK**: ``FunctionTool(name=core.name, description=core.description,
-  params_json_schema=core.json_schema(strict=True), strict_json_schema=True, on_invoke_tool=...)`` whose handler
-  calls ``core.acall_safely(json_args)`` and returns ``output.text`` (or ``output.responses_output()`` to give a
-  Responses model the previews as ``input_image`` items; ``output.structured()`` for the program).
-* **pydantic-ai**: a ``Tool`` whose function takes ``core.args_model`` and calls ``core.acall(args)``; a
-  :class:`ToolArgumentsError` or an error with ``retryable``/invalid-input meaning becomes ``ModelRetry(
-  agent_error_message(exc))``; previews become ``BinaryContent(preview.data, media_type=preview.mime_type)`` when
-  the developer asks; the typed return is ``output.structured()`` (a :class:`ToolResult`).
+* **OpenAI Agents SDK** (:mod:`imagegen_tool.openai_agents` is this adapter): ``FunctionTool(name=core.name,
+  description=core.description, params_json_schema=core.json_schema(strict=True), strict_json_schema=True,
+  on_invoke_tool=...)`` whose handler calls ``core.acall(json_args)``; the model reads ``output.text`` (plus a
+  ``ToolOutputImage`` per preview), the program ``output.structured()`` (the output item's ``custom_data``), and a
+  typed error becomes ``agent_error_message(exc)`` through the SDK's ``failure_error_function``.
+* **pydantic-ai** (:mod:`imagegen_tool.pydantic_ai` is this adapter): a ``Tool`` from ``core.json_schema()`` whose
+  function calls ``core.acall(arguments)``; errors the agent can fix (invalid arguments, options or inputs) become
+  ``ModelRetry(agent_error_message(exc))``, others ``ToolFailed``; the typed return is ``output.structured()`` (a
+  :class:`ToolResult`); previews become ``BinaryContent(preview.data, media_type=preview.mime_type)`` when the
+  developer asks.
 * **CLI**: build the arguments from flags, ``core.parse_arguments(...)`` for validation with the same messages,
   ``core.call(...)`` and print ``output.text`` (or the handles as JSON); the typed error picks the exit code.
 """
@@ -50,6 +52,7 @@ import logging
 import os
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, cast, get_args, get_origin
 
 from openai import AsyncOpenAI, OpenAI
@@ -72,6 +75,7 @@ from .capabilities import (
     general_rules,
     known_models,
 )
+from .costs import format_usd
 from .errors import ConfigurationError, ImageGenerationError, InvalidInputError
 from .generator import ImageGenerator
 from .images import GeneratedImage
@@ -721,9 +725,27 @@ def format_result(
         lines.append(line)
     if result.failures:
         lines.append(f"{len(result.failures)} further image call(s) of this request produced no image.")
+    cost = _cost_text(result)
+    if cost:
+        lines.append(cost)
     if allow_inputs:
         lines.append(f"To change an image, call {tool_name} again with its id in image_ids and describe the change.")
     return "\n".join(lines)
+
+
+def _cost_text(result: GenerationResult) -> str | None:
+    """``Cost: $0.0123.`` when the actual cost of the call is known (the agent may be asked to stay frugal)."""
+    usd = call_cost_usd(result)
+    if usd is None:
+        return None
+    return f"Cost of this call: {format_usd(usd)}."
+
+
+def call_cost_usd(result: GenerationResult | None) -> Decimal | None:
+    """The actual cost of a call in US dollars, when its prices are known."""
+    if result is None or result.cost is None or result.cost.actual is None:
+        return None
+    return result.cost.actual.usd
 
 
 def _location(image: GeneratedImage, display: Display) -> tuple[str, str] | None:
@@ -828,6 +850,15 @@ class ToolResult(BaseModel):
     retryable: bool | None = Field(
         default=None, description="When the call failed: whether the same call may succeed later."
     )
+    cost_usd: float | None = Field(
+        default=None,
+        description="What this call cost in US dollars, from the usage the API reported (absent when a price is "
+        "not published).",
+    )
+    estimated_cost_usd: float | None = Field(
+        default=None,
+        description="The upper-bound estimate made before the call (absent when it could not be estimated).",
+    )
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
@@ -882,6 +913,8 @@ class ToolOutput(BaseModel):
                 ImageResult.from_image(image, display=self.display, preview=image.id in shown) for image in self.images
             ),
             failed_calls=len(self.result.failures) if self.result is not None else 0,
+            cost_usd=_float(call_cost_usd(self.result)),
+            estimated_cost_usd=_float(_estimated(self.result)),
         )
 
     def responses_output(self) -> str | list[dict[str, Any]]:
@@ -925,6 +958,16 @@ class ToolOutput(BaseModel):
         if self.previews:
             response["parts"] = [{"inline_data": {"mime_type": p.mime_type, "data": p.data}} for p in self.previews]
         return response
+
+
+def _estimated(result: GenerationResult | None) -> Decimal | None:
+    if result is None or result.cost is None or result.cost.estimate is None:
+        return None
+    return result.cost.estimate.usd
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 # -- stream events ----------------------------------------------------------------------------------------

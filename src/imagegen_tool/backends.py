@@ -246,6 +246,7 @@ class ResponsesBackend:
         max_wait: float = DEFAULT_MAX_WAIT,
         upload_cache: UploadCache | None = None,
         upload_ttl: timedelta | None = DEFAULT_UPLOAD_TTL,
+        completion_window: str | None = None,
     ) -> None:
         if upload_ttl is not None and not timedelta(hours=1) <= upload_ttl <= timedelta(days=30):
             raise ConfigurationError("upload_ttl must be between 1 hour and 30 days (or None: files never expire)")
@@ -281,6 +282,7 @@ class ResponsesBackend:
         self.max_wait = max_wait
         self.upload_cache: UploadCache = upload_cache if upload_cache is not None else _MemoryUploadCache()
         self.upload_ttl = upload_ttl
+        self.completion_window = _checked_completion_window(completion_window, self.background)
         # sha256 of the bytes -> the file id the request being built refers to (fresh from the upload cache).
         self._uploaded: dict[str, str] = {}
         # How long recent background responses took from create to seen finished: the poll schedule's guide.
@@ -369,6 +371,7 @@ class ResponsesBackend:
             store=self.store,
             stream=stream,
             extra=self.extra_request,
+            completion_window=None if stream else self.completion_window,
         )
         if self.background:
             kwargs.setdefault("background", True)
@@ -1185,3 +1188,17 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         if seconds >= 0:
             return seconds
     return None
+
+
+def _checked_completion_window(window: str | None, background: bool) -> str | None:
+    """``background_options.completion_window`` (openai 3.57 ``BackgroundOptions``: ``soonest``, ``2h``, ``8h``; the
+    discounted ``2h``/``8h`` windows require background mode and no streaming)."""
+    if window is None:
+        return None
+    if window not in ("soonest", "2h", "8h"):
+        raise ConfigurationError(f"completion_window must be 'soonest', '2h' or '8h', not {window!r}")
+    if window != "soonest" and not background:
+        raise ConfigurationError(
+            f"completion_window={window!r} needs background mode (store_responses=True and background not False)"
+        )
+    return window

@@ -1,4 +1,4 @@
-"""The ``imagegen`` commands (Typer + Rich): generate, edit, show, list, prune, emulator, mcp.
+"""The ``imagegen`` commands (Typer + Rich): generate, edit, show, list, prune, emulator, mcp, batch.
 
 Data goes to stdout (image paths one per line, or with ``--json`` one JSON document and nothing else), progress
 and errors to stderr (a spinner with the elapsed time while an image renders on a terminal, each partial image
@@ -538,6 +538,10 @@ class _ProgressDisplay:
             self.console.print(f"saved {image.id} ({size} {image.format}) in {self._elapsed()}: {image.path}")
         for failure in result.failures:
             self.console.print(f"not made: {failure.message}")
+        cost = result.cost
+        if cost is not None and cost.actual is not None:
+            estimate = cost.estimate.describe() if cost.estimate is not None else "unknown"
+            self.console.print(f"cost: {cost.actual.describe()} (estimated at most {estimate})")
 
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self.started:.1f} s"
@@ -570,8 +574,16 @@ def _summary(image: GeneratedImage, copy: str | None = None) -> dict[str, Any]:
         "backend": image.backend,
         "response_id": image.response_id,
         "usage": image.usage.model_dump(mode="json") if image.usage else None,
+        "cost_usd": _usd(image, "actual"),
+        "estimated_cost_usd": _usd(image, "estimate"),
         "created_at": image.created_at.isoformat(),
     }
+
+
+def _usd(image: GeneratedImage, which: str) -> str | None:
+    """The call's actual or estimated cost as a decimal string (``None`` when unknown)."""
+    cost = getattr(image.cost, which, None) if image.cost is not None else None
+    return str(cost.usd) if cost is not None and cost.usd is not None else None
 
 
 def _copy_out(image: GeneratedImage, directory: Path) -> str:
@@ -613,3 +625,9 @@ def _duration(text: str) -> datetime.timedelta:
         raise InvalidOptionsError("--older-than", text, "a duration such as 30m, 12h, 7d or 2w")
     unit = (match.group(2) or "s").lower()
     return datetime.timedelta(seconds=float(match.group(1)) * _UNITS[unit])
+
+
+# The batch commands live in their own module, built on the helpers above.
+from .cli_batch import batch_app  # noqa: E402
+
+app.add_typer(batch_app, name="batch")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 __all__ = [
     "APIError",
+    "BudgetExceededError",
     "ConfigurationError",
     "GenerationFailedError",
     "ImageGenerationError",
@@ -288,6 +289,74 @@ class StorageError(ImageGenerationError, OSError):
                 f"user the image storage failed; the image can be recovered from response {self.response_id}."
             )
         return f"The image storage failed ({self}); tell the user."
+
+
+class BudgetExceededError(ImageGenerationError):
+    """Refused before any request: the call would go over a :class:`~imagegen_tool.budget.Budget` (or its cost
+    cannot be estimated while the budget caps dollars). Nothing was sent and nothing was spent.
+
+    ``reason``: ``"usd"`` (the estimate does not fit in what is left), ``"images"`` (too many images), or
+    ``"unpriced"`` (no published price to estimate the call, and ``Budget(unpriced="refuse")``). ``spent_usd``
+    and ``spent_images`` include calls still running (their estimates are reserved)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: Literal["usd", "images", "unpriced"],
+        per: str,
+        limit_usd: Any = None,
+        spent_usd: Any = None,
+        estimate_usd: Any = None,
+        limit_images: int | None = None,
+        spent_images: int | None = None,
+        requested_images: int | None = None,
+    ) -> None:
+        self.reason = reason
+        self.per = per
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.estimate_usd = estimate_usd
+        self.limit_images = limit_images
+        self.spent_images = spent_images
+        self.requested_images = requested_images
+        super().__init__(message)
+
+    @property
+    def agent_message(self) -> str:
+        scope = {"call": "a single call", "session": "this conversation", "generator": "this tool"}.get(
+            self.per, self.per
+        )
+        if self.reason == "unpriced":
+            return (
+                f"Not generated: the image budget for {scope} caps spending in dollars, and the cost of this request "
+                f"cannot be estimated ({self}). Nothing was sent or spent. Asking again will not help; tell the user "
+                "the budget needs a model with a published price (or an explicit opt-in)."
+            )
+        if self.per == "call":
+            over = (
+                f"would cost up to ${self.estimate_usd}, more than the ${self.limit_usd} allowed per call"
+                if self.reason == "usd"
+                else f"asks for {self.requested_images} image(s), more than the {self.limit_images} allowed per call"
+            )
+            return (
+                f"Not generated: this request {over}. Nothing was sent or spent. Asking again with the same request "
+                "will not help; a lower quality, a smaller size or fewer images costs less."
+            )
+        spent = []
+        if self.limit_usd is not None:
+            spent.append(f"spent ${self.spent_usd} of the ${self.limit_usd} limit")
+        if self.limit_images is not None:
+            spent.append(f"{self.spent_images} of {self.limit_images} images used")
+        return (
+            f"Not generated: the image budget for {scope} is used up ({'; '.join(spent)}); this request "
+            + (
+                f"would cost up to ${self.estimate_usd}"
+                if self.reason == "usd"
+                else f"asks for {self.requested_images} image(s)"
+            )
+            + ". Nothing was sent or spent. Asking again will not help: tell the user the budget is exhausted."
+        )
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:

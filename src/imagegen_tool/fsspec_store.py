@@ -56,7 +56,7 @@ from .imageinfo import EXTENSIONS, inspect_image
 from .images import GeneratedImage, ImageRecord, PartialImage
 from .options import TRUSTED_CONTEXT
 from .redact import redact
-from .store import ImageStore, PruneReport, is_valid_image_id, safe_image_id
+from .store import ImageStore, PruneReport, _checked_document_name, is_valid_image_id, safe_image_id
 
 __all__ = ["FsspecImageStore"]
 
@@ -69,9 +69,15 @@ _IMAGES = "images/"
 _PREVIEWS = "previews/"
 _SESSIONS = "sessions/"
 _UPLOADS = "uploads/"
+_DOCUMENTS = "documents/"
+_MAX_DOCUMENT_BYTES = 64 << 20
 _TEMP = ".tmp/"
 _PROBES = ".probe/"
+_COUNTERS = "counters/"
+#: Attempts of a counter update that keeps losing the race to other workers before it gives up.
+_COUNTER_ATTEMPTS = 64
 
+_COUNTER_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _MAX_RECORD_BYTES = 1 << 20
 _MAX_SMALL_OBJECT_BYTES = 64 * 1024
 _UPLOAD_KEY_RE = re.compile(r"[0-9a-f]{64}")
@@ -158,6 +164,13 @@ class _ObjectIO:
     async def sign(self, key: str, seconds: int) -> str | None:
         return None
 
+    async def update_json(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Atomic read-modify-write of one small JSON object (see :meth:`FsspecImageStore.update_counter`)."""
+        raise ConfigurationError(
+            f"atomic counters are not supported on {self.protocol}:// stores yet (S3, local and memory stores have "
+            "them); use a budget without shared=..."
+        )
+
 
 class _AsyncIO(_ObjectIO):
     """An asyncio-native fsspec file system (s3fs, gcsfs, adlfs): its ``_``-prefixed coroutines."""
@@ -227,6 +240,40 @@ class _AsyncIO(_ObjectIO):
             raise _storage_error("list", prefix, exc) from exc
         return _entries(self, found, prefix)
 
+    async def update_json(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Compare-and-swap on S3: read the object and its ETag, write the new value with ``If-Match: <etag>``
+        (or ``If-None-Match: *`` when there was none); a 412/409 means another worker won the race, so read again.
+        A killed worker leaves the last complete value (S3 PUTs are atomic)."""
+        if self.protocol not in ("s3", "s3a"):
+            return await super().update_json(key, update)
+        bucket, object_key, _ = self.fs.split_path(self.path(key))
+        for attempt in range(_COUNTER_ATTEMPTS):
+            try:
+                answer = await self.fs._call_s3("get_object", Bucket=bucket, Key=object_key)
+            except FileNotFoundError:
+                current, etag = None, None
+            except Exception as exc:
+                raise _storage_error("read", key, exc) from exc
+            else:
+                async with answer["Body"] as body:  # aiobotocore closes the HTTP stream on exit
+                    raw = await body.read()
+                current, etag = _counter_json(raw, key), answer.get("ETag")
+            value = update(current)
+            data = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                await self.fs._call_s3(
+                    "put_object", Bucket=bucket, Key=object_key, Body=data, ContentType="application/json", **condition
+                )
+            except Exception as exc:
+                if _is_precondition_failure(exc):
+                    await asyncio.sleep(min(0.5, 0.005 * (attempt + 1)) * (0.5 + secrets.randbelow(1000) / 1000))
+                    continue
+                raise _storage_error("write", key, exc) from exc
+            self.fs.invalidate_cache(self.path(key))
+            return value
+        raise StorageError(f"the counter {key!r} kept changing under {_COUNTER_ATTEMPTS} attempts; try again")
+
     async def sign(self, key: str, seconds: int) -> str | None:
         url_coroutine = getattr(self.fs, "_url", None)
         if url_coroutine is not None and self.protocol in ("s3", "s3a"):
@@ -267,6 +314,36 @@ class _BlockingIO(_ObjectIO):
             raise _AlreadyExists(key) from exc
         except Exception as exc:
             raise _storage_error("write", key, exc) from exc
+
+    async def update_json(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Memory: one lock (the file system lives in this process). Local files: an exclusive ``flock`` on a lock
+        file beside the object, released by the kernel if the process dies; the value is replaced by rename."""
+        if not self.local:
+            with self._create_lock:
+                try:
+                    current = _counter_json(self.fs.cat_file(self.path(key)), key)
+                except FileNotFoundError:
+                    current = None
+                value = update(current)
+                self.fs.pipe_file(self.path(key), json.dumps(value, sort_keys=True).encode())
+                return value
+        import fcntl
+
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        lock_fd = os.open(final + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            try:
+                with open(final, "rb") as handle:
+                    current = _counter_json(handle.read(), key)
+            except FileNotFoundError:
+                current = None
+            value = update(current)
+            self._put_local(key, json.dumps(value, sort_keys=True).encode(), create=False)
+            return value
+        finally:
+            os.close(lock_fd)
 
     def _put_local(self, key: str, data: bytes, *, create: bool) -> None:
         final = self.path(key)
@@ -328,6 +405,16 @@ class _BlockingIO(_ObjectIO):
         except Exception as exc:
             raise _storage_error("list", prefix, exc) from exc
         return _entries(self, found, prefix)
+
+
+def _counter_json(raw: bytes, key: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise StorageError(f"the counter object {key!r} is damaged (not a JSON object); fix or delete it")
+    return value
 
 
 def _entries(io: _ObjectIO, found: Mapping[str, Mapping[str, Any]], prefix: str) -> list[_Entry]:
@@ -716,6 +803,55 @@ class FsspecImageStore(ImageStore):
         body = _upload_entry(key, file_id, expires_at)
         await self._arun(lambda io: io.put(f"{_UPLOADS}{key}.json", body, content_type="application/json"))
 
+    def put_document(self, name: str, data: bytes) -> None:
+        # One whole-object put: object stores never show a partly written object.
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        self._run(lambda io: io.put(key, bytes(data), content_type="application/json"))
+
+    async def aput_document(self, name: str, data: bytes) -> None:
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        await self._arun(lambda io: io.put(key, bytes(data), content_type="application/json"))
+
+    def get_document(self, name: str) -> bytes | None:
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        return self._run(lambda io: _get_or_none(io, key))
+
+    async def aget_document(self, name: str) -> bytes | None:
+        key = _DOCUMENTS + _checked_document_name(name) + ".json"
+        return await self._arun(lambda io: _get_or_none(io, key))
+
+    def list_documents(self, prefix: str = "") -> list[str]:
+        return self._run(lambda io: _document_names(io, prefix))
+
+    async def alist_documents(self, prefix: str = "") -> list[str]:
+        return await self._arun(lambda io: _document_names(io, prefix))
+
+    # -- atomic counters (shared budgets) -------------------------------------------------------------------
+
+    def update_counter(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Atomic read-modify-write of ``counters/<key>.json``: conditional writes on S3 (``If-Match`` on the ETag
+        read, ``If-None-Match: *`` for a new counter; retried when another worker won), a lock on memory and
+        local file systems. Other back-ends refuse (``ConfigurationError``). ``update`` may run more than once (it
+        must be a pure function of the value it is given); if it raises, nothing is written."""
+        return self._run(lambda io: self._update_counter(io, key, update))
+
+    async def aupdate_counter(
+        self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> dict[str, Any]:
+        return await self._arun(lambda io: self._update_counter(io, key, update))
+
+    async def _update_counter(
+        self, io: _ObjectIO, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> dict[str, Any]:
+        if not _COUNTER_KEY_RE.fullmatch(key) or key.startswith("."):
+            raise ValueError(f"invalid counter key {key!r}")
+        if io.protocol in ("s3", "s3a") and not await self._conditional_writes(io):
+            raise ConfigurationError(
+                f"the object store at {self.url} does not honour conditional writes, so it cannot hold a shared "
+                "budget; use a budget without shared=..."
+            )
+        return await io.update_json(f"{_COUNTERS}{key}.json", update)
+
     # -- the operations, written once ------------------------------------------------------------------------
 
     async def _save(self, io: _ObjectIO, data: bytes, record: ImageRecord) -> GeneratedImage:
@@ -987,6 +1123,24 @@ class FsspecImageStore(ImageStore):
 
 
 # --- small pure helpers ------------------------------------------------------------------------------------
+
+
+async def _get_or_none(io: _ObjectIO, key: str) -> bytes | None:
+    try:
+        return await io.get(key, max_bytes=_MAX_DOCUMENT_BYTES)
+    except FileNotFoundError:
+        return None
+
+
+async def _document_names(io: _ObjectIO, prefix: str) -> list[str]:
+    names = []
+    for entry in await io.list(_DOCUMENTS):
+        name = entry.key[len(_DOCUMENTS) :] if entry.key.startswith(_DOCUMENTS) else entry.key.rpartition("/")[2]
+        if name.endswith(".json"):
+            name = name[: -len(".json")]
+            if name.startswith(prefix) and is_valid_image_id(name):
+                names.append(name)
+    return sorted(names)
 
 
 def _checked_id(image_id: str) -> str:

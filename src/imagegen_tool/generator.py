@@ -19,14 +19,26 @@ import inspect
 import itertools
 import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from openai import AsyncOpenAI, OpenAI
 from pydantic import ValidationError
 
+from . import pricing, telemetry
 from .backends import ImageBackend, ResponsesBackend
+from .budget import Budget, BudgetGuard, Reservation, Spending, SpendingLedger
 from .capabilities import VALIDATION_MODES, ValidationMode, current_date
+from .costs import Cost, ImageCost
 from .decoding import adecode_b64
 from .errors import (
     APIError,
@@ -44,7 +56,7 @@ from .imageinfo import ImageDataError, check_image
 from .images import GeneratedImage, ImageRecord, Usage
 from .inputs import DEFAULT_MAX_INPUT_BYTES, ImageInput, InputPolicy, InputResolver, check_mask
 from .options import ImageMask, ImageOptions, check_request
-from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64
+from .parse import CallFailure, ParsedImage, ParsedResponse, decode_b64, parse_response
 from .request import DEFAULT_INSTRUCTIONS, DEFAULT_TEXT_MODEL, MAX_SAFETY_IDENTIFIER_CHARS, ImageRequest
 from .results import GenerationResult
 from .store import ImageStore, safe_image_id
@@ -59,6 +71,9 @@ from .streaming import (
     StreamOutcome,
     stream_error,
 )
+
+if TYPE_CHECKING:
+    from .batch import BatchJob, BatchProgress, BatchRequest
 
 __all__ = ["DEFAULT_STORE_DIR", "GenerationResult", "ImageGenerator"]
 
@@ -111,6 +126,13 @@ class ImageGenerator:
         safety_identifier: a stable id of the end user sent with every request (OpenAI asks for one on image
             requests to attribute abuse); hash your user id. Per call: ``generate(..., safety_identifier=...)``.
             Never derived from the API key or other secrets.
+        budget: one :class:`~imagegen_tool.budget.Budget` or several (e.g. per session and per generator): each
+            call is checked against them with its upper-bound cost estimate before anything is sent, and counted
+            with its actual cost after; a call that does not fit raises ``BudgetExceededError``. See docs/cost.md.
+        prices: the price table for estimates and actual costs (default: the packaged ``prices.toml``).
+        completion_window: the Responses API's discounted background execution: ``"2h"`` or ``"8h"`` (the API
+            aims to finish within that window, at a published discount on the text model's tokens), or
+            ``"soonest"`` (default behaviour). Needs background mode and no streaming (no partial images).
     """
 
     def __init__(
@@ -138,17 +160,20 @@ class ImageGenerator:
         validation: ValidationMode = "known",
         today: Callable[[], datetime.date] | None = None,
         safety_identifier: str | None = None,
+        budget: Budget | Sequence[Budget] | None = None,
+        prices: pricing.PriceTable | None = None,
+        completion_window: str | None = None,
     ) -> None:
         if validation not in VALIDATION_MODES:
             raise ConfigurationError(f"validation must be one of {', '.join(VALIDATION_MODES)}, not {validation!r}")
         self.validation: ValidationMode = validation
         self.today: Callable[[], datetime.date] = today or current_date
         self.safety_identifier = _checked_safety_identifier(safety_identifier)
-        settings = (client, async_client, api_key, base_url, background, client_options)
+        settings = (client, async_client, api_key, base_url, background, client_options, completion_window)
         if backend is not None and any(x is not None for x in settings):
             raise ConfigurationError(
                 "pass either backend=... or client settings (client, api_key, base_url, background, "
-                "client_options), not both"
+                "client_options, completion_window), not both"
             )
         if api not in (None, "responses", "images"):
             raise ConfigurationError(f"api must be 'responses' or 'images', not {api!r}")
@@ -170,6 +195,10 @@ class ImageGenerator:
             else ImageOptions.build(options, validation=validation, today=self.today())
         )
         if backend is None and api == "images":
+            if completion_window is not None:
+                raise ConfigurationError(
+                    "completion_window is an option of the Responses API's background mode; the Images API has none"
+                )
             from .images_api import ImagesBackend  # only the Images route needs it
 
             backend = ImagesBackend(client=client, async_client=async_client, api_key=api_key, base_url=base_url)
@@ -184,7 +213,12 @@ class ImageGenerator:
             background=background,
             client_options=client_options,
             upload_cache=self.store,  # uploaded inputs are shared by every worker of the store, until they expire
+            completion_window=completion_window,
         )
+        self.prices = prices or pricing.default_table()
+        budgets = (budget,) if isinstance(budget, Budget) else tuple(budget or ())
+        self.budgets = BudgetGuard(budgets, self.store)
+        self.ledger = SpendingLedger()
 
     def __repr__(self) -> str:
         return f"ImageGenerator(store={self.store!r}, backend={self.backend!r})"
@@ -238,8 +272,11 @@ class ImageGenerator:
         With ``partial_images`` > 0, or an ``on_event`` callback, the call streams: ``on_event`` receives
         progress, each stored partial image, and finally the completed result (which is also returned)."""
         request = self.request(prompt, images=images, mask=mask, session=session, options=options, **option_overrides)
-        if not _wants_stream(request, on_event):
-            return self._remember(session, self.run(request))
+        if not _wants_stream(request, on_event, self.backend):
+            done = self._remember(session, self.run(request, session=session))
+            if on_event is not None:
+                on_event(GenerationCompleted(result=done))
+            return done
         result = None
         with contextlib.closing(self._stream(request, session)) as events:
             for event in events:
@@ -265,9 +302,13 @@ class ImageGenerator:
         request = await self._arequest(
             prompt, images=images, mask=mask, session=session, options=options, **option_overrides
         )
-        if not _wants_stream(request, on_event):
-            result = await self.arun(request)
-            return await self._aremember(session, result)
+        if not _wants_stream(request, on_event, self.backend):
+            result = await self._aremember(session, await self.arun(request, session=session))
+            if on_event is not None:
+                outcome = on_event(GenerationCompleted(result=result))
+                if inspect.isawaitable(outcome):
+                    await outcome
+            return result
         final = None
         async with contextlib.aclosing(self._astream(request, session)) as events:
             async for event in events:
@@ -431,14 +472,122 @@ class ImageGenerator:
             return await asyncio.to_thread(call)
         return call()
 
-    def run(self, request: ImageRequest) -> GenerationResult:
-        """Send a prepared request and store its images."""
-        parsed = self.backend.run(request)
-        return self._store_results(parsed, request)
+    def run(self, request: ImageRequest, *, session: str | None = None) -> GenerationResult:
+        """Send a prepared request and store its images (counted in the budgets of ``session``)."""
+        with self._span(request) as span:
+            reservation = self._reserve(request, session)
+            try:
+                parsed = self.backend.run(request)
+                result = self._store_results(parsed, request)
+            except BaseException as exc:
+                self._settle_failure(reservation, exc)
+                raise
+            span.finish(result)
+            return self._account(reservation, result, session)
 
-    async def arun(self, request: ImageRequest) -> GenerationResult:
-        parsed = await self.backend.arun(request)
-        return await self._astore_results(parsed, request)
+    async def arun(self, request: ImageRequest, *, session: str | None = None) -> GenerationResult:
+        """Async :meth:`run`."""
+        with self._span(request) as span:
+            reservation = await self._areserve(request, session)
+            try:
+                parsed = await self.backend.arun(request)
+                result = await self._astore_results(parsed, request)
+            except BaseException as exc:
+                await self._asettle_failure(reservation, exc)
+                raise
+            span.finish(result)
+            return await self._aaccount(reservation, result, session)
+
+    # -- cost -------------------------------------------------------------------------------------------
+
+    def estimate(self, request: ImageRequest) -> Cost:
+        """An upper bound of what sending ``request`` costs (``usd=None`` when a price is not published), as the
+        budgets see it. ``generator.estimate(generator.request(prompt, **options))`` sends nothing."""
+        options = request.options
+        backend = self.backend
+        return pricing.estimate(
+            options.effective_model,
+            size=options.size,
+            quality=options.quality,
+            n=options.n or 1,
+            partial_images=options.partial_images or 0,
+            input_images=len(request.inputs),
+            has_mask=request.mask is not None or options.mask is not None,
+            prompt=request.prompt,
+            instructions=getattr(backend, "instructions", None),
+            output_format=options.output_format,
+            api="images" if getattr(backend, "name", "") == "images" else "responses",
+            text_model=getattr(backend, "text_model", None),
+            completion_window=getattr(backend, "completion_window", None),
+            table=self.prices,
+        )
+
+    def _span(self, request: ImageRequest) -> contextlib.AbstractContextManager[telemetry.CallSpan]:
+        """The OpenTelemetry span of one call (a no-op without ``opentelemetry-api``)."""
+        api = "images" if getattr(self.backend, "name", "") == "images" else "responses"
+        estimate = self.estimate(request) if telemetry.tracing_available() else None
+        return telemetry.call_span(
+            request, api=api, text_model=getattr(self.backend, "text_model", None), estimate=estimate
+        )
+
+    def spending(self, session: str | None = None) -> Spending:
+        """What this generator has spent (calls, images, actual dollars where known), or one session's part."""
+        return self.ledger.total if session is None else self.ledger.session(session)
+
+    def _actual(self, usage: Usage | None, request: ImageRequest | None, text_model: str | None, images: int) -> Cost:
+        return pricing.actual_cost(
+            usage,
+            model=request.options.effective_model if request is not None else None,
+            text_model=text_model,
+            completion_window=getattr(self.backend, "completion_window", None),
+            images=images,
+            table=self.prices,
+        )
+
+    def _reserve(self, request: ImageRequest, session: str | None) -> Reservation | None:
+        if not self.budgets:
+            return None
+        return self.budgets.reserve(self.estimate(request), request.options.n or 1, session)
+
+    async def _areserve(self, request: ImageRequest, session: str | None) -> Reservation | None:
+        if not self.budgets:
+            return None
+        return await self.budgets.areserve(self.estimate(request), request.options.n or 1, session)
+
+    def _account(
+        self, reservation: Reservation | None, result: GenerationResult, session: str | None
+    ) -> GenerationResult:
+        actual = result.cost.actual if result.cost is not None else None
+        if reservation is not None:
+            self.budgets.settle(reservation, actual, len(result.images))
+        self.ledger.add(actual, len(result.images), session)
+        return result
+
+    async def _aaccount(
+        self, reservation: Reservation | None, result: GenerationResult, session: str | None
+    ) -> GenerationResult:
+        actual = result.cost.actual if result.cost is not None else None
+        if reservation is not None:
+            await self.budgets.asettle(reservation, actual, len(result.images))
+        self.ledger.add(actual, len(result.images), session)
+        return result
+
+    def _settle_failure(self, reservation: Reservation | None, exc: BaseException) -> None:
+        # A call that failed after the image was paid for (the store failed) still spent its estimate.
+        if reservation is None:
+            return
+        if _paid(exc):
+            self.budgets.settle(reservation, None, 0)
+        else:
+            self.budgets.release(reservation)
+
+    async def _asettle_failure(self, reservation: Reservation | None, exc: BaseException) -> None:
+        if reservation is None:
+            return
+        if _paid(exc):
+            await self.budgets.asettle(reservation, None, 0)
+        else:
+            await self.budgets.arelease(reservation)
 
     def recover(self, response_id: str, *, session: str | None = None) -> GenerationResult:
         """Store the images an earlier response holds, without generating (or paying for) anything again.
@@ -456,12 +605,86 @@ class ImageGenerator:
         result = await self._astore_results(parsed, None, recovering=True)
         return await self._aremember(session, result)
 
+    def store_response(self, response: Any, *, session: str | None = None) -> GenerationResult:
+        """Store the images of a Responses API response made elsewhere (an SDK ``Response`` or its JSON), for
+        instance by an agent framework's own hosted ``image_generation`` tool; nothing is sent. Idempotent like
+        :meth:`recover`: an image call of that response already in the store is returned, not stored twice.
+        Raises the typed error of the response (e.g. moderation) when it holds no image."""
+        parsed = parse_response(response)
+        return self._remember(session, self._store_results(parsed, None, recovering=True))
+
+    async def astore_response(self, response: Any, *, session: str | None = None) -> GenerationResult:
+        """Async :meth:`store_response` (decoding off the loop, the store's async writes)."""
+        parsed = parse_response(response)
+        return await self._aremember(session, await self._astore_results(parsed, None, recovering=True))
+
+    # -- batch jobs (the Batch API: imagegen_tool.batch) -----------------------------------------------
+
+    def submit_batch(
+        self,
+        requests: Iterable[str | BatchRequest | Mapping[str, Any]],
+        *,
+        route: Literal["images", "responses"] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> BatchJob:
+        """Submit many image requests as one job on OpenAI's Batch API (cheaper, done within 24 h).
+
+        ``requests``: prompts, :class:`~imagegen_tool.batch.BatchRequest` values, or mappings such as
+        ``{"prompt": "a fox", "size": "1536x1024", "custom_id": "fox"}``; ``options`` apply to every request
+        (each request's own options win), over the generator's defaults. ``route``: ``"images"``
+        (``/v1/images/generations``, up to 10 images per request with ``n``) or ``"responses"``
+        (``/v1/responses`` with the image tool); default: the generator's API. Every request is validated
+        before anything is uploaded (:class:`~imagegen_tool.batch.BatchValidationError` lists each refused one).
+        Returns the :class:`~imagegen_tool.batch.BatchJob`; its ``job_id`` resumes it from any process sharing
+        the store (:meth:`batch_job`)."""
+        from . import batch
+
+        return batch.submit(self, requests, route=route, options=options)
+
+    async def asubmit_batch(
+        self,
+        requests: Iterable[str | BatchRequest | Mapping[str, Any]],
+        *,
+        route: Literal["images", "responses"] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> BatchJob:
+        """Async :meth:`submit_batch`."""
+        from . import batch
+
+        return await batch.asubmit(self, requests, route=route, options=options)
+
+    def batch_job(self, job_id: str) -> BatchJob:
+        """The batch job ``job_id`` from this generator's store, to follow, collect or cancel it (after a restart
+        too). Raises :class:`ImageNotFoundError` when the store has no such job."""
+        from .batch import BatchJob
+
+        return BatchJob.load(self, job_id)
+
+    async def abatch_job(self, job_id: str) -> BatchJob:
+        """Async :meth:`batch_job`."""
+        from .batch import BatchJob
+
+        return await BatchJob.aload(self, job_id)
+
+    resume_batch = batch_job
+
+    def batch_jobs(self) -> list[BatchProgress]:
+        """Every batch job in this generator's store, newest first, as last saved (no request)."""
+        from .batch import list_jobs
+
+        return list_jobs(self.store)
+
     # -- internals ----------------------------------------------------------------------------------------
 
     def _stream(self, request: ImageRequest, session: str | None) -> Generator[StreamEvent, None, None]:
         calls: set[str] = set()
         events: Iterator[Any] = iter(())
+        _check_streamable(self.backend)
+        span_scope = contextlib.ExitStack()
+        span = span_scope.enter_context(self._span(request))
+        reservation: Reservation | None = None
         try:
+            reservation = self._reserve(request, session)
             try:
                 events = iter(self.backend.stream(request))
                 first = next(events)
@@ -469,7 +692,9 @@ class ImageGenerator:
                 if not _streaming_refused(exc, request):
                     raise
                 logger.info("streaming refused without partial images (%s); calling without streaming", exc)
-                yield GenerationCompleted(result=self._remember(session, self.run(request)))
+                self._settle_failure(reservation, exc)
+                reservation = None
+                yield GenerationCompleted(result=self._remember(session, self.run(request, session=session)))
                 return
             for event in itertools.chain([first], events):
                 if isinstance(event, PartialImageData):
@@ -478,11 +703,23 @@ class ImageGenerator:
                     if preview is not None:
                         yield preview
                 elif isinstance(event, StreamOutcome):
-                    result = self._remember(session, self._store_results(event.parsed, request))
+                    result = self._store_results(event.parsed, request)
+                    span.finish(result)
+                    result = self._remember(session, self._account(reservation, result, session))
+                    reservation = None
+                    span_scope.close()
                     yield GenerationCompleted(result=result)
                 else:
                     yield event
+        except BaseException as exc:
+            self._settle_failure(reservation, exc)
+            reservation = None
+            if not span_scope.__exit__(type(exc), exc, exc.__traceback__):
+                raise
         finally:
+            if reservation is not None:  # stopped early by the caller: the call may have been billed
+                self.budgets.settle(reservation, None, 0)
+            span_scope.close()
             close = getattr(events, "close", None)
             if close is not None:
                 close()  # the HTTP stream closes now, also when the caller stopped early
@@ -492,7 +729,12 @@ class ImageGenerator:
     async def _astream(self, request: ImageRequest, session: str | None) -> AsyncGenerator[StreamEvent, None]:
         calls: set[str] = set()
         events: AsyncIterator[Any] | None = None
+        _check_streamable(self.backend)
+        span_scope = contextlib.ExitStack()
+        span = span_scope.enter_context(self._span(request))
+        reservation: Reservation | None = None
         try:
+            reservation = await self._areserve(request, session)
             events = self.backend.astream(request)
             try:
                 first = await anext(events)
@@ -500,7 +742,9 @@ class ImageGenerator:
                 if not _streaming_refused(exc, request):
                     raise
                 logger.info("streaming refused without partial images (%s); calling without streaming", exc)
-                result = await self.arun(request)
+                await self._asettle_failure(reservation, exc)
+                reservation = None
+                result = await self.arun(request, session=session)
                 yield GenerationCompleted(result=await self._aremember(session, result))
                 return
             async for event in _prepend(first, events):
@@ -511,10 +755,22 @@ class ImageGenerator:
                         yield preview
                 elif isinstance(event, StreamOutcome):
                     result = await self._astore_results(event.parsed, request)
+                    span.finish(result)
+                    result = await self._aaccount(reservation, result, session)
+                    reservation = None
+                    span_scope.close()
                     yield GenerationCompleted(result=await self._aremember(session, result))
                 else:
                     yield event
+        except BaseException as exc:
+            await self._asettle_failure(reservation, exc)
+            reservation = None
+            if not span_scope.__exit__(type(exc), exc, exc.__traceback__):
+                raise
         finally:
+            if reservation is not None:  # stopped early by the caller: the call may have been billed
+                await self.budgets.asettle(reservation, None, 0)
+            span_scope.close()
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()  # the HTTP stream closes now, also when the caller stopped early
@@ -567,7 +823,7 @@ class ImageGenerator:
         """Decode, identify and store every image on its own: one bad image never costs the others (they were
         paid for). Raises only when no image could be stored: a :class:`StorageError` naming the response id
         (and keeping the undelivered bytes) when the store failed, so the image stays recoverable."""
-        outcome = _StoreOutcome(parsed)
+        outcome = _StoreOutcome(parsed, self._call_cost(parsed, request))
         for image in parsed.images:
             data: bytes | None = None
             try:
@@ -587,7 +843,7 @@ class ImageGenerator:
     ) -> GenerationResult:
         """Async :meth:`_store_results`: decoding off the loop (:func:`_adecode`), the writes through the store's
         async methods (an object store then needs no thread per write)."""
-        outcome = _StoreOutcome(parsed)
+        outcome = _StoreOutcome(parsed, self._call_cost(parsed, request))
         for image in parsed.images:
             data: bytes | None = None
             try:
@@ -630,8 +886,26 @@ class ImageGenerator:
             options=_recordable(request.options) if request is not None else ImageOptions(),
             reported=image.reported,
             usage=_image_usage(parsed, image),
+            cost=self._image_cost(parsed, image, request),
             input_ids=request.input_ids if request is not None else (),
             backend=self.backend.name,
+        )
+
+    def _call_cost(self, parsed: ParsedResponse, request: ImageRequest | None) -> ImageCost:
+        """The estimate and actual cost of the whole call (every image's SVG author tokens included)."""
+        images = max(1, len(parsed.images))
+        actual = self._actual(parsed.usage, request, parsed.text_model, images)
+        svg = [self._actual(Usage(svg=i.svg_usage), request, None, 0) for i in parsed.images if i.svg_usage is not None]
+        if svg:
+            actual = pricing.combine([actual, *svg], kind="actual") or actual
+        return ImageCost(estimate=self.estimate(request) if request is not None else None, actual=actual)
+
+    def _image_cost(self, parsed: ParsedResponse, image: ParsedImage, request: ImageRequest | None) -> ImageCost:
+        """The cost recorded on one handle: its call's (shared by the call's images), with its own SVG tokens."""
+        images = max(1, len(parsed.images))
+        return ImageCost(
+            estimate=self.estimate(request) if request is not None else None,
+            actual=self._actual(_image_usage(parsed, image), request, parsed.text_model, images),
         )
 
     async def _aalready_stored(self, call_id: str, response_id: str | None) -> GeneratedImage | None:
@@ -670,8 +944,9 @@ class _StoreOutcome:
     nothing could be stored (a :class:`StorageError` naming the response id and keeping the undelivered bytes
     when the store failed, so the image stays recoverable)."""
 
-    def __init__(self, parsed: ParsedResponse) -> None:
+    def __init__(self, parsed: ParsedResponse, cost: ImageCost | None = None) -> None:
         self.parsed = parsed
+        self.cost = cost
         self.stored: list[GeneratedImage] = []
         self.failures = list(parsed.failures)
         self.first_error: ImageGenerationError | None = None
@@ -708,12 +983,20 @@ class _StoreOutcome:
             usage=parsed.usage,
             output_text=parsed.output_text,
             failures=tuple(failures),
+            cost=self.cost,
         )
 
 
 def _check_for_backend(backend: ImageBackend, request: ImageRequest) -> None:
     """What the chosen API route refuses, refused before any request: a backend with its own rules
     (``check_request``) applies them; others make one image per call."""
+    if getattr(backend, "completion_window", None) in ("2h", "8h") and request.options.partial_images:
+        raise InvalidOptionsError(
+            "partial_images",
+            request.options.partial_images,
+            "0 (or leave it out) while the generator uses completion_window 2h or 8h",
+            reason="the discounted completion windows run in background mode without streaming",
+        )
     check = getattr(backend, "check_request", None)
     if callable(check):
         check(request)
@@ -742,8 +1025,31 @@ def _continues(backend: ImageBackend) -> bool:
     return getattr(backend, "name", "") == "responses" and bool(getattr(backend, "store", False))
 
 
-def _wants_stream(request: ImageRequest, on_event: object) -> bool:
-    return bool(request.options.partial_images) or on_event is not None
+def _wants_stream(request: ImageRequest, on_event: object, backend: object = None) -> bool:
+    # A discounted completion window runs only without streaming: an on_event callback then gets the result only.
+    discounted = getattr(backend, "completion_window", None) in ("2h", "8h")
+    return bool(request.options.partial_images) or (on_event is not None and not discounted)
+
+
+def _check_streamable(backend: object) -> None:
+    window = getattr(backend, "completion_window", None)
+    if window in ("2h", "8h"):
+        raise ConfigurationError(
+            f"this generator uses completion_window={window!r} (discounted background execution), which the API runs "
+            "without streaming: call generate()/agenerate() instead of streaming"
+        )
+
+
+def _paid(exc: BaseException) -> bool:
+    """Whether a failed call may still have been billed: the image was made but not stored (storage failed, or
+    the response was lost after it was accepted), so its estimate stays counted."""
+    if isinstance(exc, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt):
+        return True  # interrupted while the API may already be making (and billing) the image
+    return isinstance(exc, StorageError) or (
+        isinstance(exc, ImageGenerationError)
+        and bool(getattr(exc, "response_id", None))
+        and not isinstance(exc, ModerationBlockedError | InvalidOptionsError)
+    )
 
 
 def _streaming_refused(error: APIError, request: ImageRequest) -> bool:

@@ -7,10 +7,12 @@ A handle is small (no image bytes): agents see its id and location, programs and
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .costs import ImageCost
 from .options import ImageOptions
 
 __all__ = [
@@ -50,6 +52,10 @@ class ImageTokenUsage(BaseModel):
     output_image_tokens: int | None = None
     output_text_tokens: int | None = None
     cached_tokens: int | None = None
+    cached_text_tokens: int | None = None
+    """Of the input text tokens, how many were cached (``cached_tokens_details``; ``None`` = not reported)."""
+    cached_image_tokens: int | None = None
+    """Of the input image tokens, how many were cached (``None`` = not reported)."""
 
 
 class SvgUsage(TokenUsage):
@@ -117,6 +123,9 @@ class ImageRecord(BaseModel):
     """The settings the API reported it used."""
     usage: Usage | None = None
     """Token usage of the API call that produced this image (shared by all images of that call)."""
+    cost: ImageCost | None = None
+    """The estimated (upper bound, before the call) and actual (from ``usage``) cost in US dollars of the call that
+    produced this image, shared by all images of that call; ``usd`` is ``None`` where a price is unknown."""
     input_ids: tuple[str, ...] = ()
     """Handles of the images this one was edited from."""
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -144,6 +153,8 @@ class GeneratedImage(ImageRecord):
             data["size"] = f"{self.width}x{self.height}"
         if self.revised_prompt:
             data["revised_prompt"] = self.revised_prompt
+        if self.cost is not None and self.cost.usd is not None:
+            data["cost_usd"] = str(self.cost.usd.quantize(Decimal("0.000001")))
         return data
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "PROGRESS_EVENT",
     "ImageGenerationTool",
     "build_args_schema",
+    "cost_metadata",
     "describe_validation_error",
     "format_result",
     "images_from_message",
@@ -70,6 +71,43 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ToolContent = str | list[str | dict[str, Any]]
+
+
+def cost_metadata(images: Sequence[GeneratedImage]) -> dict[str, Any] | None:
+    """What a tool call cost, JSON-friendly, for ``ToolMessage.response_metadata["imagegen"]``: ``cost_usd`` and
+    ``estimated_cost_usd`` (decimal strings, absent when unknown), the image model, and ``usage_metadata`` in
+    LangChain's shape (``input_tokens``, ``output_tokens``, ``total_tokens``: text and image tokens together)."""
+    if not images or images[0].cost is None:
+        return None
+    first = images[0]
+    cost = first.cost
+    assert cost is not None
+    data: dict[str, Any] = {"model": first.model, "images": len(images)}
+    if cost.actual is not None and cost.actual.usd is not None:
+        data["cost_usd"] = str(cost.actual.usd)
+    if cost.estimate is not None and cost.estimate.usd is not None:
+        data["estimated_cost_usd"] = str(cost.estimate.usd)
+    usage = first.usage
+    if usage is not None:
+        parts = [p for p in (usage.text, usage.image) if p is not None]
+        input_tokens = sum(p.input_tokens for p in parts)
+        output_tokens = sum(p.output_tokens for p in parts)
+        data["usage_metadata"] = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        }
+    return data
+
+
+def _with_cost_metadata(output: Any) -> Any:
+    if not isinstance(output, ToolMessage) or not isinstance(output.artifact, list):
+        return output
+    images = [item for item in output.artifact if isinstance(item, GeneratedImage)]
+    metadata = cost_metadata(images)
+    if metadata is not None:
+        output.response_metadata = {**output.response_metadata, "imagegen": metadata}
+    return output
 
 
 def images_from_message(message: ToolMessage) -> list[GeneratedImage]:
@@ -339,6 +377,15 @@ class ImageGenerationTool(BaseTool):
                 raise
             raise self._tool_error(exc) from exc
         return self._content(output), list(output.images)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """``BaseTool.run``; the ``ToolMessage`` also carries the call's cost and token usage in
+        ``response_metadata["imagegen"]`` (see :func:`cost_metadata`)."""
+        return _with_cost_metadata(super().run(*args, **kwargs))
+
+    async def arun(self, *args: Any, **kwargs: Any) -> Any:
+        """Async :meth:`run`."""
+        return _with_cost_metadata(await super().arun(*args, **kwargs))
 
     # -- internals ----------------------------------------------------------------------------------------
 

@@ -199,6 +199,8 @@ def parse_usage(response: Any) -> Usage | None:
             output_image_tokens=_get(image_gen, "output_tokens_details", "image_tokens"),
             output_text_tokens=_get(image_gen, "output_tokens_details", "text_tokens"),
             cached_tokens=_field(image_gen, "cached_tokens"),
+            cached_text_tokens=_get(image_gen, "cached_tokens_details", "cached_text_tokens"),
+            cached_image_tokens=_get(image_gen, "cached_tokens_details", "cached_image_tokens"),
         )
     if text is None and image is None:
         return None

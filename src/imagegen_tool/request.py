@@ -115,8 +115,11 @@ def build_responses_request(
     store: bool = True,
     stream: bool = False,
     extra: dict[str, Any] | None = None,
+    completion_window: str | None = None,
 ) -> dict[str, Any]:
-    """The keyword arguments for ``client.responses.create``."""
+    """The keyword arguments for ``client.responses.create``. ``completion_window`` (``2h``/``8h``: discounted
+    background execution) is sent as ``background_options.completion_window``; it needs background mode and no
+    streaming, which the caller guarantees."""
     wire = wire or WireInputs(previous_response_id=request.previous_response_id)
     tool = request.options.to_tool_param()
     if wire.mask is not None and "input_image_mask" not in tool:
@@ -136,6 +139,8 @@ def build_responses_request(
         kwargs["safety_identifier"] = request.safety_identifier
     if stream:
         kwargs["stream"] = True
+    if completion_window is not None and completion_window != "soonest":
+        kwargs["background_options"] = {"completion_window": completion_window}
     if extra:
         kwargs.update(extra)
     return kwargs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from .costs import ImageCost
 from .images import GeneratedImage, Usage
 from .parse import CallFailure
 
@@ -22,6 +23,8 @@ class GenerationResult(BaseModel):
     """Any text the model added besides the image (usually empty)."""
     failures: tuple[CallFailure, ...] = ()
     """Image calls of the same response that produced no image (when at least one other did)."""
+    cost: ImageCost | None = None
+    """The call's estimated (upper bound) and actual cost in US dollars (``usd`` ``None`` where a price is unknown)."""
 
     @property
     def image(self) -> GeneratedImage:

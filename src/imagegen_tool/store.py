@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import re
@@ -25,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -60,6 +62,12 @@ _SESSIONS_DIR = ".sessions"
 _PARTIALS_DIR = ".partials"  # one folder per call: removing a call's previews never scans the store
 _TEMP_DIR = ".tmp"  # named temporary files, where the file system has no anonymous (O_TMPFILE) files
 _UPLOADS_DIR = ".uploads"
+_DOCUMENTS_DIR = ".documents"  # small state kept with the images: batch job manifests
+_MAX_DOCUMENT_BYTES = 64 << 20
+
+#: Atomic counters (shared budgets): ``<key>.json`` and its lock file ``<key>.lock``.
+_COUNTERS_DIR = ".counters"
+COUNTER_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _LEGACY_CLAIMS_DIR = ".ids"  # id claims written by earlier versions; only cleaned up now
 _PARTIAL_MARK = ".partial-"  # a "." can never be part of a handle id, so previews never collide with images
 _MAX_RECORD_BYTES = 1 << 20
@@ -95,6 +103,26 @@ def safe_image_id(candidate: str | None, prefix: str = "img") -> str:
         digest = hashlib.sha256(str(candidate).encode("utf-8", "surrogatepass")).hexdigest()[:24]
         return f"{prefix}_{digest}"
     return new_image_id(prefix)
+
+
+_PROCESS_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(store: ImageStore, name: str) -> threading.Lock:
+    """The lock ``name`` of ``store`` among this process's threads (stores on the same location share it)."""
+    key = (repr(store), name)
+    with _PROCESS_LOCKS_GUARD:
+        lock = _PROCESS_LOCKS.get(key)
+        if lock is None:
+            lock = _PROCESS_LOCKS[key] = threading.Lock()
+        return lock
+
+
+def _checked_document_name(name: str) -> str:
+    if not is_valid_image_id(name):
+        raise InvalidInputError(f"not a document name (letters, digits, '_' and '-', at most 128): {name[:80]!r}")
+    return name
 
 
 class PruneReport(BaseModel):
@@ -186,11 +214,56 @@ class ImageStore(ABC):
         """Remember that the bytes with sha256 ``key`` were uploaded as ``file_id`` (until ``expires_at``)."""
         self._memory_uploads()[key] = (file_id, expires_at)
 
+    # -- documents: small state kept with the images (e.g. batch job manifests) ----------------------------
+
+    def put_document(self, name: str, data: bytes) -> None:
+        """Write the document ``name`` (an id: letters, digits, ``_``, ``-``), replacing any earlier version
+        atomically: a reader, or a process killed mid-write, sees the old or the new version, never a mix.
+        This default keeps documents in memory; persistent stores override it."""
+        self._memory_documents()[_checked_document_name(name)] = bytes(data)
+
+    def get_document(self, name: str) -> bytes | None:
+        """The document ``name``, or ``None`` if there is none."""
+        return self._memory_documents().get(_checked_document_name(name))
+
+    def list_documents(self, prefix: str = "") -> list[str]:
+        """The names of the documents starting with ``prefix``, sorted."""
+        return sorted(name for name in self._memory_documents() if name.startswith(prefix))
+
+    @contextlib.contextmanager
+    def document_lock(self, name: str) -> Iterator[None]:
+        """Hold the exclusive lock ``name`` while the block runs (e.g. one collector of a batch job at a time).
+        This default excludes the threads of this process; the local store excludes other processes too (a lock
+        file, released by the system when its holder dies, even by ``kill -9``)."""
+        with _process_lock(self, _checked_document_name(name)):
+            yield
+
+    def _memory_documents(self) -> dict[str, bytes]:
+        documents: dict[str, bytes] | None = self.__dict__.get("_documents")
+        if documents is None:
+            documents = self.__dict__.setdefault("_documents", {})
+        return documents
+
     def _memory_uploads(self) -> dict[str, tuple[str, datetime | None]]:
         cache: dict[str, tuple[str, datetime | None]] | None = self.__dict__.get("_upload_cache")
         if cache is None:
             cache = self.__dict__.setdefault("_upload_cache", {})
         return cache
+
+    # -- atomic counters (shared budgets) ------------------------------------------------------------------
+
+    def update_counter(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Atomically replace the small JSON object stored under ``key`` by ``update(current)`` (``None`` when
+        there is none yet) and return it. Every process using the same store sees one sequence of updates: this is
+        what shared budgets (``Budget(shared=...)``) count with. If ``update`` raises, nothing is written.
+
+        ``key``: 1-128 characters of letters, digits, ``.``, ``-``, ``_``. The default implementation refuses:
+        a store without a way to make read-modify-write atomic across processes cannot hold a shared budget
+        (``LocalImageStore`` uses a lock file, ``FsspecImageStore`` conditional writes)."""
+        raise ConfigurationError(
+            f"{type(self).__name__} has no atomic counters, so it cannot hold a shared budget; use a LocalImageStore "
+            "or an fsspec object store, or a budget without shared=..."
+        )
 
     # -- async twins --------------------------------------------------------------------------------------
 
@@ -233,6 +306,20 @@ class ImageStore(ABC):
     async def aput_upload(self, key: str, file_id: str, *, expires_at: datetime | None) -> None:
         await asyncio.to_thread(lambda: self.put_upload(key, file_id, expires_at=expires_at))
 
+    async def aput_document(self, name: str, data: bytes) -> None:
+        await asyncio.to_thread(self.put_document, name, data)
+
+    async def aget_document(self, name: str) -> bytes | None:
+        return await asyncio.to_thread(self.get_document, name)
+
+    async def alist_documents(self, prefix: str = "") -> list[str]:
+        return await asyncio.to_thread(self.list_documents, prefix)
+
+    async def aupdate_counter(
+        self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self.update_counter, key, update)
+
 
 class LocalImageStore(ImageStore):
     """Images as files in one directory: ``<id>.<ext>`` and its record ``<id>.json`` beside it.
@@ -249,9 +336,9 @@ class LocalImageStore(ImageStore):
 
     Layout: ``<id>.<ext>`` and ``<id>.json`` in ``root``; ``.partials/<call id>/`` holds the previews of a call
     while it streams; ``.sessions/`` the latest image of each conversation; ``.uploads/`` the upload cache;
-    ``.tmp/`` temporary files where the file system lacks anonymous temporary files. On first use the store
-    removes stale entries of ``.tmp/`` and ``.partials/`` (cheap: it never lists the images); :meth:`prune`
-    also removes orphan images and records.
+    ``.documents/`` small state such as batch job manifests; ``.tmp/`` temporary files where the file system
+    lacks anonymous temporary files. On first use the store removes stale entries of ``.tmp/`` and
+    ``.partials/`` (cheap: it never lists the images); :meth:`prune` also removes orphan images and records.
     """
 
     def __init__(
@@ -595,6 +682,113 @@ class LocalImageStore(ImageStore):
             self._retrying(write)
         except OSError as exc:
             logger.warning("cannot remember the upload of %s: %s", key[:16], _reason(exc))
+
+    # -- documents ----------------------------------------------------------------------------------------
+
+    def put_document(self, name: str, data: bytes) -> None:
+        checked = _checked_document_name(name)
+        if len(data) > _MAX_DOCUMENT_BYTES:
+            raise StorageError(f"the document {checked!r} is larger than {_MAX_DOCUMENT_BYTES} bytes")
+        durable = self.durability == "durable"
+
+        def write() -> None:
+            documents = self._subdir(_DOCUMENTS_DIR)
+            temp = f".tmp-{secrets.token_hex(8)}"
+            _write_new(documents, temp, data, self._mode(), durable=durable, mode_explicit=self.file_mode is not None)
+            try:
+                os.replace(temp, checked + _RECORD_SUFFIX, src_dir_fd=documents, dst_dir_fd=documents)
+            except BaseException:
+                _unlink_quietly(temp, documents)
+                raise
+            self._sync_dir(documents)
+
+        try:
+            self._retrying(write)
+        except OSError as exc:
+            raise StorageError(f"cannot write the document {checked!r} in {self.root}: {_reason(exc)}") from exc
+
+    def get_document(self, name: str) -> bytes | None:
+        checked = _checked_document_name(name)
+        try:
+            name_on_disk = checked + _RECORD_SUFFIX
+            return self._retrying(
+                lambda: _read_regular(self._subdir(_DOCUMENTS_DIR), name_on_disk, limit=_MAX_DOCUMENT_BYTES)
+            )
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the document {checked!r} in {self.root}: {_reason(exc)}") from exc
+
+    @contextlib.contextmanager
+    def document_lock(self, name: str) -> Iterator[None]:
+        checked = _checked_document_name(name)
+        with _process_lock(self, checked):
+            try:
+                fd = self._retrying(
+                    lambda: os.open(
+                        checked + ".lock",
+                        os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC,
+                        self._mode(),
+                        dir_fd=self._subdir(_DOCUMENTS_DIR),
+                    )
+                )
+            except OSError as exc:
+                raise StorageError(f"cannot open the lock {checked!r} in {self.root}: {_reason(exc)}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the lock
+
+    def list_documents(self, prefix: str = "") -> list[str]:
+        try:
+            names = self._retrying(lambda: os.listdir(self._subdir(_DOCUMENTS_DIR)))
+        except OSError as exc:
+            raise StorageError(f"cannot list the documents in {self.root}: {_reason(exc)}") from exc
+        found = (name[: -len(_RECORD_SUFFIX)] for name in names if name.endswith(_RECORD_SUFFIX))
+        return sorted(name for name in found if name.startswith(prefix) and is_valid_image_id(name))
+
+    # -- atomic counters ----------------------------------------------------------------------------------
+
+    def update_counter(self, key: str, update: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Read-modify-write of ``.counters/<key>.json`` under an exclusive ``flock`` on ``<key>.lock``.
+
+        Crash-safe: the kernel releases the lock when its process dies (even by SIGKILL), and the new value is
+        written to a temporary file and renamed over the old one, so a killed writer leaves the previous value,
+        never half a file. (Reservations a dead process left inside the value are the budget's to expire.)"""
+        if not COUNTER_KEY_RE.fullmatch(key) or key.startswith("."):
+            raise ValueError(f"invalid counter key {key!r}")
+
+        def locked() -> dict[str, Any]:
+            counters = self._subdir(_COUNTERS_DIR)
+            lock_fd = os.open(f"{key}.lock", os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o666, dir_fd=counters)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                try:
+                    raw = _read_regular(counters, f"{key}.json", limit=_MAX_COUNTER_BYTES)
+                except FileNotFoundError:
+                    current = None
+                else:
+                    current = _counter_value(raw, self.root / _COUNTERS_DIR / f"{key}.json")
+                value = update(current)
+                payload = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+                temp = f".tmp-{secrets.token_hex(8)}"
+                _write_new(
+                    counters, temp, payload, self._mode(), durable=self.durability == "durable", mode_explicit=False
+                )
+                try:
+                    os.replace(temp, f"{key}.json", src_dir_fd=counters, dst_dir_fd=counters)
+                except BaseException:
+                    _unlink_quietly(temp, counters)
+                    raise
+                return value
+            finally:
+                os.close(lock_fd)  # releases the flock
+
+        try:
+            return self._retrying(locked)
+        except OSError as exc:
+            raise StorageError(f"cannot update the counter {key!r}: {_reason(exc)}") from exc
 
     # -- internals: records and handles --------------------------------------------------------------------
 
@@ -962,6 +1156,19 @@ def _read_regular(dir_fd: int, name: str, *, limit: int | None) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+_MAX_COUNTER_BYTES = 1024 * 1024
+
+
+def _counter_value(raw: bytes, where: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise StorageError(f"the counter file {where} is damaged (not a JSON object); fix or delete it")
+    return value
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -148,7 +148,8 @@ def test_streaming_partials_then_every_image(
     assert [p.partial.index for p in partials] == [0, 1, 0, 1]  # type: ignore[union-attr]
     result = events[-1].result  # type: ignore[union-attr]
     assert len(result.images) == 2
-    assert result.usage.image.output_tokens == 2 * 4160  # quality auto is reported (and billed) as high
+    # quality auto is reported (and billed) as high; each of the 4 partial images adds 100 output tokens
+    assert result.usage.image.output_tokens == 2 * 4160 + 4 * 100
     [sent] = _calls(imagegen_emulator, "/v1/images/generations")
     assert sent.json["stream"] is True and sent.json["partial_images"] == 2
     assert len(image_files(store_dir)) == 2  # previews removed once the call ended

@@ -270,3 +270,29 @@ def test_public_base_url_maps_handles_to_browser_urls(store_location: StoreLocat
     assert handle.url.endswith(".png")
     assert "//" not in handle.url.removeprefix("https://")
     assert store.get(handle.id).url == handle.url
+
+
+# --- documents (batch job manifests) -----------------------------------------------------------------------
+
+
+def test_a_document_is_replaced_whole_and_listed_by_prefix(store: ImageStore) -> None:
+    assert store.get_document("bj_contract") is None
+    store.put_document("bj_contract", b'{"version": 1}')
+    store.put_document("bj_contract", b'{"version": 2}')
+    store.put_document("other_doc", b"{}")
+    assert store.get_document("bj_contract") == b'{"version": 2}'
+    assert store.list_documents("bj_") == ["bj_contract"]
+    assert set(store.list_documents()) >= {"bj_contract", "other_doc"}
+    assert asyncio.run(store.aget_document("bj_contract")) == b'{"version": 2}'
+    asyncio.run(store.aput_document("bj_async", b"[]"))
+    assert asyncio.run(store.alist_documents("bj_")) == ["bj_async", "bj_contract"]
+    # documents are not images
+    assert all(not image.id.startswith("bj_") for image in store.list_images())
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "x" * 129])
+def test_a_document_name_is_never_a_path(store: ImageStore, name: str) -> None:
+    with pytest.raises(InvalidInputError):
+        store.put_document(name, b"{}")
+    with pytest.raises(InvalidInputError):
+        store.get_document(name)

@@ -35,6 +35,7 @@ __all__ = [
     "generations",
     "plan_body_fault",
     "record_generations",
+    "record_images",
     "reset",
     "resume",
     "start",
@@ -166,6 +167,14 @@ def record_generations(state: EmulatorState, response_id: str, calls: Sequence[w
     now = time.time()
     with registry.lock:
         registry.ledger.extend(Generation(response_id, call.id, prompt, now) for call in calls if call.result)
+
+
+def record_images(state: EmulatorState, response_id: str, call_ids: Sequence[str], prompt: str) -> None:
+    """Write images rendered outside a response (a batch line of the Images API) to the ledger."""
+    registry = _registry(state)
+    now = time.time()
+    with registry.lock:
+        registry.ledger.extend(Generation(response_id, call_id, prompt, now) for call_id in call_ids)
 
 
 def generations(state: EmulatorState) -> list[Generation]:

@@ -18,8 +18,10 @@ from typing import Any, Self
 import uvicorn
 
 from . import background
+from . import batch as batch_api
 from .api_rules import ApiRules
 from .background import BodyFault, Generation
+from .batch import BatchClock, LineExecution
 from .payloads import LatencyModel, Payload
 from .server import create_app
 from .state import EmulatorState, PlannedFailure, PlannedModeration, RecordedRequest, StoredFile
@@ -36,7 +38,8 @@ class Emulator:
     """A local, offline stand-in for the OpenAI API endpoints imagegen-tool uses.
 
     Serves ``/v1/responses`` (with the ``image_generation`` tool, streaming or not), ``/v1/images/generations``,
-    ``/v1/images/edits`` and ``/v1/files`` over real HTTP, with real image bytes. Use it as a context manager::
+    ``/v1/images/edits``, ``/v1/files`` and ``/v1/batches`` (the Batch API on a compressed clock: see
+    :meth:`set_batch_clock`) over real HTTP, with real image bytes. Use it as a context manager::
 
         with Emulator() as api:
             client = OpenAI(base_url=api.url, api_key="test")
@@ -178,6 +181,7 @@ class Emulator:
         payload and moderation trigger back to the constructor's values."""
         self._state.reset()
         background.reset(self._state)
+        batch_api.registry(self._state).reset()
         self.set_latency(self._default_latency)
         self._state.payload = self._default_payload
 
@@ -336,6 +340,7 @@ class Emulator:
         """Forget every planned fault not yet used (the request log, ledger and stored responses stay)."""
         self._state.clear_faults()
         background.clear_faults(self._state)
+        batch_api.registry(self._state).clear_faults()
 
     def drop_after_image(self, *, times: int = 1, path: str | None = None) -> None:
         """Drop the connection of the next ``times`` answers that carry a finished image, after the image was
@@ -383,6 +388,50 @@ class Emulator:
                 code=code,
             ),
         )
+
+    # --- the Batch API ---------------------------------------------------------------------------------
+
+    def set_batch_clock(
+        self,
+        *,
+        window: float | None = None,
+        validating: float | None = None,
+        per_line: float | None = None,
+        finalizing: float | None = None,
+    ) -> BatchClock:
+        """Compress the Batch API's clock (until :meth:`reset`): ``window`` real seconds stand for the 24 h
+        completion window (a batch still running then expires), ``validating``/``finalizing`` are the seconds
+        those phases take, ``per_line`` the seconds each request line takes. Applies to batches created after."""
+        given = {"window": window, "validating": validating, "per_line": per_line, "finalizing": finalizing}
+        return batch_api.replace_clock(self._state, **{k: v for k, v in given.items() if v is not None})
+
+    def fail_batch_line(
+        self, custom_id: str, *, status: int = 500, code: str = "server_error", message: str | None = None
+    ) -> None:
+        """Make the batch line with ``custom_id`` (of the next batch that has one) fail with an API error: it
+        goes to the batch's error file with ``status`` and the error body, and nothing is generated for it."""
+        if not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400-599), got {status}")
+        server_error = "The server had an error while processing your request. (emulated)"
+        text = message or (server_error if status >= 500 else "Bad request. (emulated)")
+        batch_api.registry(self._state).fail_line(custom_id, status=status, code=code, message=text)
+
+    def expire_next_batch(self, *, after_lines: int) -> None:
+        """Make the next batch created expire after running ``after_lines`` lines (as if its 24 h window
+        ended): those lines are in its output/error file, the rest in the error file as ``batch_expired``."""
+        if after_lines < 0:
+            raise ValueError("after_lines cannot be negative")
+        batch_api.registry(self._state).expire_next(after_lines)
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """Every batch as ``GET /v1/batches/{id}`` shows it, newest first."""
+        return batch_api.registry(self._state).batches()
+
+    @property
+    def batch_executions(self) -> list[LineExecution]:
+        """Every batch line the emulator ran, oldest first (a line never runs twice)."""
+        return batch_api.registry(self._state).executions()
 
     def __repr__(self) -> str:
         where = self.url if self._bound else "stopped"

@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import background, images_rules, wire
+from . import api_rules, background, images_rules, wire
+from . import batch as batch_api
 from .access_log import log_request
 from .api_rules import RuleViolation
 from .payloads import Payload
@@ -171,6 +172,7 @@ def create_app(state: EmulatorState) -> Starlette:
         route("/v1/files/{file_id}/content", _get_file_content, ["GET"]),
         route("/v1/images/generations", _generate_images, ["POST"]),
         route("/v1/images/edits", _edit_images, ["POST"]),
+        *(route(path, handler, methods) for path, handler, methods in batch_api.routes()),
         route("/{path:path}", _unknown_route, ["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     return Starlette(routes=routes)
@@ -565,6 +567,44 @@ def _chain_images(state: EmulatorState, chain: Sequence[Mapping[str, Any]]) -> l
 # --- POST /v1/responses --------------------------------------------------------------------------------
 
 
+def _check_background_options(body: Mapping[str, Any]) -> None:
+    """``background_options.completion_window`` as the SDK documents it: ``soonest``, ``2h`` or ``8h``; the two
+    discounted windows need ``background: true`` and no streaming."""
+    options = body.get("background_options")
+    if options is None:
+        return
+    if not isinstance(options, Mapping):
+        raise _APIError(
+            400,
+            "Invalid type for 'background_options': expected an object.",
+            param="background_options",
+            code="invalid_type",
+        )
+    for key in options:
+        if key not in ("completion_window", "continuation_id"):
+            raise _APIError(
+                400,
+                f"Unknown parameter: 'background_options.{key}'.",
+                param=f"background_options.{key}",
+                code="unknown_parameter",
+            )
+    window = options.get("completion_window", "soonest")
+    if window not in ("soonest", "2h", "8h"):
+        raise _APIError(
+            400,
+            f"Invalid value: '{window}'. Supported values are: 'soonest', '2h', and '8h'.",
+            param="background_options.completion_window",
+            code="invalid_value",
+        )
+    if window != "soonest" and (not body.get("background") or body.get("stream")):
+        raise _APIError(
+            400,
+            f"The '{window}' completion window requires background=true and stream=false. (emulated)",
+            param="background_options.completion_window",
+            code="invalid_value",
+        )
+
+
 async def _create_response(request: Request, incoming: _Incoming, state: EmulatorState) -> Response:
     body = _body(incoming)
     model = body.get("model")
@@ -583,6 +623,7 @@ async def _create_response(request: Request, incoming: _Incoming, state: Emulato
     for i, tool in image_tools:
         _check_options(state, tool, prefix=f"tools[{i}]", input_count=len(found.images))
     prompt = found.prompt or "An image"
+    _check_background_options(body)
 
     if body.get("background"):
         # Background mode (imagegen_tool.testing.background): answered at once, generated in a task.
@@ -755,8 +796,15 @@ async def _image_call(
         height=resolved.spec.height,
         n=1,
         input_images=len(input_images) + (1 if action == "edit" and not input_images else 0),
+        model=_usage_model(tool),
+        partials=len(partials),
     )
     return dataclasses.replace(pending, result=final, partials=partials, usage=usage)
+
+
+def _usage_model(tool: Mapping[str, Any]) -> str:
+    model = tool.get("model")
+    return model if isinstance(model, str) and model else str(api_rules._data()["server"]["default_model"])
 
 
 async def _render_b64_off_loop(job: RenderJob, partial_count: int, state: EmulatorState) -> tuple[str, tuple[str, ...]]:
@@ -1031,6 +1079,8 @@ async def _images(
         height=resolved.spec.height,
         n=n,
         input_images=len(inputs),
+        model=_usage_model(tool),
+        partials=sum(len(previews) for _, previews in rendered),
     )
     described = {
         "background": resolved.background,

@@ -8,11 +8,13 @@ calls). Key order follows the recordings, so a dumped emulator response reads li
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import secrets
 import string
 import time
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,16 +150,47 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def image_output_tokens(quality: str, width: int, height: int) -> int:
-    per_image = _IMAGE_TOKENS_1024.get(quality, _IMAGE_TOKENS_1024["medium"])
+def image_output_tokens(quality: str, width: int, height: int, model: str | None = None) -> int:
+    """One image's output tokens by the emulator's own usage rules (``api_rules.toml`` ``[usage]``): the model's
+    published count for a standard size, else the default 1024x1024 count scaled by area."""
+    rules = _usage_rules()
+    name = rules.get("aliases", {}).get(model, model) if model else None
+    table = rules.get("models", {}).get(name) if name else None
+    counts = (table or {}).get(f"{width}x{height}")
+    if counts and quality in counts:
+        return int(counts[quality])
+    default = rules.get("default", {}).get("1024x1024") or _IMAGE_TOKENS_1024
+    per_image = default.get(quality, default["medium"])
     return max(1, round(per_image * width * height / (1024 * 1024)))
 
 
-def images_usage(*, prompt: str, quality: str, width: int, height: int, n: int, input_images: int) -> dict[str, Any]:
-    """The Images API ``usage`` object (also the Responses ``tool_usage.image_gen`` core)."""
+@functools.cache
+def _usage_rules() -> dict[str, Any]:
+    from importlib import resources
+
+    text = resources.files("imagegen_tool.testing").joinpath("api_rules.toml").read_text("utf-8")
+    usage: dict[str, Any] = tomllib.loads(text).get("usage", {})
+    return usage
+
+
+def images_usage(
+    *,
+    prompt: str,
+    quality: str,
+    width: int,
+    height: int,
+    n: int,
+    input_images: int,
+    model: str | None = None,
+    partials: int = 0,
+) -> dict[str, Any]:
+    """The Images API ``usage`` object (also the Responses ``tool_usage.image_gen`` core). Each streamed partial
+    image adds the rules' ``partial_image_tokens`` of output."""
+    rules = _usage_rules()
     text_tokens = estimate_tokens(prompt)
-    image_tokens = 323 * input_images
-    output = image_output_tokens(quality, width, height) * n
+    image_tokens = int(rules.get("input_image_tokens", 323)) * input_images
+    partial_tokens = int(rules.get("partial_image_tokens", 100)) * partials
+    output = image_output_tokens(quality, width, height, model) * n + partial_tokens
     return {
         "input_tokens": text_tokens + image_tokens,
         "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": text_tokens},
