@@ -38,6 +38,7 @@ import openai
 from openai import AsyncOpenAI, OpenAI
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .costs import ImageCost
 from .errors import (
     APIError,
     ConfigurationError,
@@ -389,6 +390,24 @@ def batch_discount(route: BatchRoute, model: str) -> Decimal:
     """The share of the price the Batch API takes off for ``model`` on ``route`` where it is published (see
     :data:`BATCH_DISCOUNT`), else 0."""
     return BATCH_DISCOUNT if route == "images" and model in BATCH_DISCOUNT_IMAGE_MODELS else Decimal(0)
+
+
+def _discounted_cost(cost: ImageCost | None, discount: Decimal) -> ImageCost | None:
+    """A handle's cost at the batch price: the direct-call estimate and actual cost less ``discount``."""
+    if cost is None or not discount:
+        return cost
+    note = f"Batch API discount of {discount:%} applied (see imagegen_tool.batch.BATCH_DISCOUNT)"
+    parts: dict[str, Any] = {}
+    for name in ("estimate", "actual"):
+        part = getattr(cost, name)
+        if part is not None:
+            parts[name] = part.model_copy(
+                update={
+                    "usd": None if part.usd is None else part.usd * (1 - discount),
+                    "assumptions": (*part.assumptions, note),
+                }
+            )
+    return cost.model_copy(update=parts)
 
 
 def _estimate_usd(generator: ImageGenerator, manifest: BatchManifest) -> Decimal | None:
@@ -945,8 +964,15 @@ class _Collector:
         data = image.decode(parsed.response_id)
         request = ImageRequest(prompt=item.prompt, options=item.options)
         named = image.model_copy(update={"call_id": call_id})
-        record = generator._record(parsed, named, data, request).model_copy(
-            update={"id": image_id, "backend": self.manifest.route}
+        record = generator._record(parsed, named, data, request)
+        record = record.model_copy(
+            update={
+                "id": image_id,
+                "backend": self.manifest.route,
+                "cost": _discounted_cost(
+                    record.cost, batch_discount(self.manifest.route, item.options.effective_model)
+                ),
+            }
         )
         handle = store.save(data, record)
         if handle.id != image_id:

@@ -104,3 +104,24 @@ def test_result_line_errors_become_typed_agent_messages() -> None:
     assert overloaded.retryable and overloaded.status_code == 503
     garbage = _line_error({"custom_id": "d", "response": "nonsense", "error": None})
     assert garbage.message and not garbage.retryable
+
+
+def test_the_batch_discount_is_applied_only_where_it_is_published() -> None:
+    from decimal import Decimal
+
+    from imagegen_tool.batch import _discounted_cost, batch_discount
+    from imagegen_tool.costs import Cost, ImageCost
+
+    assert batch_discount("images", "gpt-image-1-mini") == Decimal("0.5")
+    assert batch_discount("responses", "gpt-image-1-mini") == 0
+    assert batch_discount("images", "an-unlisted-model") == 0
+    cost = ImageCost(
+        estimate=Cost(kind="estimate", usd=Decimal("0.04")), actual=Cost(kind="actual", usd=Decimal("0.02"))
+    )
+    half = _discounted_cost(cost, Decimal("0.5"))
+    assert half is not None and half.estimate is not None and half.actual is not None
+    assert (half.estimate.usd, half.actual.usd) == (Decimal("0.02"), Decimal("0.01"))
+    assert "Batch API discount" in half.actual.assumptions[-1]
+    assert _discounted_cost(cost, Decimal(0)) is cost
+    unknown = ImageCost(actual=Cost(kind="actual", usd=None))
+    assert _discounted_cost(unknown, Decimal("0.5")).actual.usd is None  # type: ignore[union-attr]
