@@ -58,7 +58,6 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, cast, get_args, get_origin
 
 from openai import AsyncOpenAI, OpenAI
-from PIL import Image, UnidentifiedImageError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -697,6 +696,8 @@ def make_preview(
 
     Only the header is read before the budget check; JPEG sources are decoded at a reduced scale (``draft``),
     and the image is shrunk before any mode conversion, so memory stays near the source size within budget."""
+    from PIL import Image, UnidentifiedImageError  # on first preview: keeps Pillow out of the adapters' import
+
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.format == "JPEG":

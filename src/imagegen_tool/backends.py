@@ -35,6 +35,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -106,8 +107,12 @@ MAX_RESUMES = 5
 #: A ``Retry-After`` longer than this is not waited for: the error goes to the caller with the delay.
 MAX_RETRY_AFTER = 60.0
 
-_FIRST_POLL = 0.05
+_FIRST_POLL = 0.02
 _POLL_FRACTION = 0.2
+# How many recent generation times the poll schedule learns from, and how much of the quickest of them passes
+# before the first poll (see _Poller).
+_LEARNED_DURATIONS = 16
+_QUIET_FRACTION = 0.75
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PENDING = frozenset({"queued", "in_progress"})
 # What a broken stream raises while it is read: SDK connection/timeout errors, an in-stream error object
@@ -281,6 +286,8 @@ class ResponsesBackend:
         self.completion_window = _checked_completion_window(completion_window, self.background)
         # sha256 of the bytes -> the file id the request being built refers to (fresh from the upload cache).
         self._uploaded: dict[str, str] = {}
+        # How long recent background responses took from create to seen finished: the poll schedule's guide.
+        self._durations: deque[float] = deque(maxlen=_LEARNED_DURATIONS)
 
     def __repr__(self) -> str:  # never shows the key
         return f"ResponsesBackend(text_model={self.text_model!r}, store={self.store}, background={self.background})"
@@ -417,11 +424,12 @@ class ResponsesBackend:
         once: bool = False,
         cause: MalformedResponseError | None = None,
     ) -> ParsedResponse:
-        poller = _Poller(self, response_id, once=once, cause=cause)
+        poller = _Poller(self, response_id, once=once, cause=cause, learn=first is not None)
         step = poller.step(first) if first is not None else 0.0
         while not isinstance(step, ParsedResponse):
             if step:
                 time.sleep(step)
+            poller.asking()
             step = poller.step(self._retrieve_body(response_id))
         return step
 
@@ -432,11 +440,12 @@ class ResponsesBackend:
         once: bool = False,
         cause: MalformedResponseError | None = None,
     ) -> ParsedResponse:
-        poller = _Poller(self, response_id, once=once, cause=cause)
+        poller = _Poller(self, response_id, once=once, cause=cause, learn=first is not None)
         step = poller.step(first) if first is not None else 0.0
         while not isinstance(step, ParsedResponse):
             if step:
                 await asyncio.sleep(step)
+            poller.asking()
             step = poller.step(await self._aretrieve_body(response_id))
         return step
 
@@ -887,20 +896,36 @@ class _Poller:
     """The decisions of polling one response, shared by the sync and async loops: each step takes the latest
     answer and returns the finished :class:`ParsedResponse` or how long to wait before the next retrieve.
 
-    ``once``: a single look (a response not run in background mode is not waited for)."""
+    ``once``: a single look (a response not run in background mode is not waited for). ``learn``: the response
+    was created just now by this backend, so how long it took teaches the schedule of later polls.
+
+    The schedule adapts to what this backend has seen: with no history the first look comes after 20 ms and the
+    pauses grow with the time waited (a fifth of it, at most ``poll_interval``), so a quick answer is seen
+    quickly and a 60 s generation costs about 75 polls. Once responses have finished, nothing is polled during
+    the first three quarters of the quickest recent one (it cannot be done sooner than that, typically), and the
+    same proportional schedule runs from there: fewer polls, and the answer seen sooner after it exists. Every
+    pause stays at most ``poll_interval``, so an unusually quick answer is never seen later than that."""
 
     def __init__(
-        self, backend: ResponsesBackend, response_id: str, *, once: bool, cause: MalformedResponseError | None
+        self,
+        backend: ResponsesBackend,
+        response_id: str,
+        *,
+        once: bool,
+        cause: MalformedResponseError | None,
+        learn: bool = False,
     ) -> None:
         self.response_id = response_id
         self.deadline = time.monotonic() + backend.max_wait
-        self.started = time.monotonic()
+        self.started = self.asked = time.monotonic()
         self.max_delay = backend.poll_interval
         self.failures = 0
         self.max_failures = 0 if once else max(2, (backend.max_retries or 0) + 1)
         self.malformed = 0
         self.once = once
         self.cause = cause
+        self.learned: deque[float] | None = backend._durations if learn else None
+        self.quiet = _QUIET_FRACTION * min(backend._durations, default=0.0) if learn else 0.0
 
     def step(self, body: _Body) -> ParsedResponse | float:
         if body.error is not None:
@@ -929,18 +954,28 @@ class _Poller:
                 )
             return self._next_delay()
         try:
-            return parse_response(body.data)
+            parsed = parse_response(body.data)
         except MalformedResponseError as exc:
             self.malformed += 1
             if self.once or self.malformed > 1:
                 raise _with_response_id(exc, self.response_id) from None
             return self._next_delay()
+        if self.learned is not None:
+            # When the look that found it finished was sent, not when its (multi-megabyte) answer was read.
+            self.learned.append(self.asked - self.started)
+        return parsed
+
+    def asking(self) -> None:
+        """A retrieve is being sent now."""
+        self.asked = time.monotonic()
 
     def _next_delay(self) -> float:
-        # Proportional to the time already waited: a quick answer is seen within ~20% of its duration, and a
-        # 60 s generation costs about 75 polls, at most `poll_interval` (1 s) late.
+        # Proportional to the time waited past the quiet period: a quick answer is seen within ~20% of its
+        # duration, never more than `poll_interval` (1 s) late.
         waited = time.monotonic() - self.started
-        return min(max(_FIRST_POLL, waited * _POLL_FRACTION), self.max_delay)
+        if waited < self.quiet:
+            return min(self.quiet - waited, self.max_delay)
+        return min(max(_FIRST_POLL, (waited - self.quiet) * _POLL_FRACTION), self.max_delay)
 
     def _give_up(self, error: ImageGenerationError) -> ImageGenerationError:
         if self.cause is not None and not isinstance(error, QuotaExceededError):

@@ -16,7 +16,6 @@ import re
 import warnings
 import xml.parsers.expat
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
@@ -138,6 +137,9 @@ def _inspect(data: bytes, *, strict: bool) -> ImageInfo:
         svg = _inspect_svg(data, strict=strict)
         if svg is not None:
             return svg
+    # Pillow loads on the first image, not with the package (it costs ~0.1 s of start-up).
+    from PIL import Image, UnidentifiedImageError
+
     with warnings.catch_warnings():
         # A header claiming a huge size is judged by check_image's own limits; Pillow's warning is noise here.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -27,7 +27,6 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .errors import ImageNotFoundError, InvalidInputError
@@ -317,6 +316,8 @@ class InputResolver:
             raise InvalidInputError(
                 f"{source} is {len(data) / 1e6:.1f} MB; input images may be at most {self.max_bytes / 1e6:.0f} MB"
             )
+        from PIL import Image  # on first use: not needed to import the package
+
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)

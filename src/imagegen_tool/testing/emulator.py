@@ -101,6 +101,12 @@ class Emulator:
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=2,
+            # Longer than the clients' own keep-alive expiry (httpx: 5 s, uvicorn's default too): the client
+            # drops an idle connection first, instead of both racing at 5 s and a request sent on a connection
+            # the server is closing failing as "server disconnected" under load (200 concurrent calls).
+            timeout_keep_alive=30,
+            # Room for hundreds of connections opened at once (a burst of concurrent calls).
+            backlog=4096,
         )
         server = uvicorn.Server(config)
         failure: list[BaseException] = []
