@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,15 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
     return None
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    # USED_BY fills in the process that ran the test; under pytest-xdist that is a worker, so the report (which
+    # xdist sends to the controlling process, where the tally is made) carries the fact.
+    outcome = yield
+    if item.nodeid in USED_BY:
+        outcome.get_result().user_properties.append(("imagegen_recorded", True))
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "browser" in report.keywords:
         if report.skipped:
@@ -43,7 +54,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
         if SKIP_MARK in reason.lower():
             _skipped.add(report.nodeid)
-    elif report.when == "call" and (report.nodeid in USED_BY or "recorded" in report.keywords):
+    elif report.when == "call" and (
+        report.nodeid in USED_BY
+        or "recorded" in report.keywords
+        or ("imagegen_recorded", True) in report.user_properties
+    ):
         _ran.add(report.nodeid)
 
 
