@@ -511,17 +511,21 @@ class ResponsesBackend:
         resumes = 0
         while stream is not None:
             interrupted = None
+            events: Any = None
             try:
                 _check_event_stream(stream.response)
-                async for event in stream:
+                events = stream.__aiter__()
+                async for event in events:
+                    # Read on to the end after the terminal event (the service ends the stream right after it):
+                    # a ``break`` would leave the SDK's event generators suspended for the event loop to finalize.
+                    if accumulator.terminal:
+                        continue
                     for item in accumulator.feed(event):
                         yield item
-                    if accumulator.terminal:
-                        break
             except (*_STREAM_ERRORS, MalformedResponseError) as exc:
                 interrupted = _stream_failure(exc, accumulator)
             finally:
-                await stream.close()
+                await aclose_sdk_stream(stream, events)
             stream = None
             if not self._can_resume(accumulator, interrupted, resumes):
                 break
@@ -993,6 +997,23 @@ def _with_response_id(error: ImageGenerationError, response_id: str) -> ImageGen
     if isinstance(error, APIError):
         error.retryable = False
     return error
+
+
+async def aclose_sdk_stream(stream: Any, *outer: Any) -> None:
+    """Close an SDK ``AsyncStream`` whole: its event generators first, innermost last, then the HTTP response.
+
+    Leaving ``async for`` early (``break`` after the terminal event, or the consumer closing us) leaves the SDK's
+    event generator suspended inside the HTTP library's body iterator; ``stream.close()`` only closes the response.
+    The suspended generators are then finalized by the event loop at shutdown, out of order, which some
+    ``httpcore2`` releases report as "an error occurred during closing of asynchronous generator". Closing them
+    here, outermost first (``outer``: the generators the caller iterated, such as ``stream.__aiter__()``), runs each
+    layer's clean-up in order while the loop is alive."""
+    for iterator in (*outer, getattr(stream, "_iterator", None)):
+        closer = getattr(iterator, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()
+    await stream.close()
 
 
 def _check_event_stream(response: httpx2.Response) -> None:

@@ -33,7 +33,7 @@ from openai import AsyncOpenAI, OpenAI
 from openai.types import ImagesResponse, image_edit_params, image_generate_params
 from pydantic import BaseModel, ConfigDict, Field
 
-from .backends import translate_openai_error
+from .backends import aclose_sdk_stream, translate_openai_error
 from .errors import (
     APIError,
     ConfigurationError,
@@ -455,16 +455,18 @@ class ImagesBackend:
             return
         stream = await self._acall(call, stream=True)
         interrupted: BaseException | None = None
+        events: Any = None
         try:
             for item in accumulator.start():
                 yield item
-            async for event in stream:
+            events = stream.__aiter__()
+            async for event in events:
                 for item in accumulator.feed(event):
                     yield item
         except _STREAM_ERRORS as exc:
             interrupted = exc
         finally:
-            await stream.close()
+            await aclose_sdk_stream(stream, events)
         yield StreamOutcome(parsed=_finish(accumulator, interrupted))
 
     # -- calls ----------------------------------------------------------------------------------------------
