@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .capabilities import (
@@ -156,21 +156,28 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("path", nargs="?", default="docs/models.md")
+def page_command(
+    argv: Sequence[str] | None, *, default: str, render_page: Callable[[], str], module: str, description: str | None
+) -> int:
+    """The command line of a generated docs page: write it to ``path``, or with ``--check`` exit 1 if it is stale."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("path", nargs="?", default=default)
     parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
     args = parser.parse_args(argv)
     path = Path(args.path)
-    page = render()
+    page = render_page()
     if args.check:
         current = path.read_text("utf-8") if path.exists() else ""
         if current != page:
-            print(f"{path} is stale: run python -m imagegen_tool.capabilities_doc {path}", file=sys.stderr)
+            print(f"{path} is stale: run python -m {module} {path}", file=sys.stderr)
             return 1
         return 0
     path.write_text(page, "utf-8")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return page_command(argv, default="docs/models.md", render_page=render, module=__name__, description=__doc__)
 
 
 if __name__ == "__main__":

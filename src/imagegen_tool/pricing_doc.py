@@ -7,12 +7,10 @@ never drifts from the data.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from decimal import Decimal
-from pathlib import Path
 
+from .capabilities_doc import page_command
 from .pricing import PRICE_FIELDS, PriceTable, default_table
 
 __all__ = ["main", "render"]
@@ -130,20 +128,7 @@ def render(table: PriceTable | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("path", nargs="?", default="docs/prices.md")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
-    args = parser.parse_args(argv)
-    path = Path(args.path)
-    page = render()
-    if args.check:
-        current = path.read_text("utf-8") if path.exists() else ""
-        if current != page:
-            print(f"{path} is stale: run python -m imagegen_tool.pricing_doc {path}", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(page, "utf-8")
-    return 0
+    return page_command(argv, default="docs/prices.md", render_page=render, module=__name__, description=__doc__)
 
 
 if __name__ == "__main__":
