@@ -15,8 +15,18 @@ from typing import Any
 
 import pytest
 
+from imagegen_tool.capabilities import TODAY_ENV
 from tests.fixtures.lowest import LOWEST, missing_imports
 from tests.fixtures.recorded import RECORDED, SKIP_MARK, USED_BY
+
+#: The suite's "today" for every lifecycle check, the package's and the emulator's, in this process and in every
+#: subprocess it starts (the CLI, the MCP server, the examples): the day the capability table was last reviewed.
+#: A model's shutdown date passing on the calendar must not turn the suite red (on 2026-12-06, 153 tests that use
+#: gpt-image-1.5 failed for that reason alone). Tests about dates pass ``today=`` themselves;
+#: ``tests/unit/test_lifecycle_today.py`` checks the real date against what users copy (the default model, the
+#: examples, the code in the docs).
+SUITE_TODAY = "2026-11-25"
+os.environ.setdefault(TODAY_ENV, SUITE_TODAY)
 
 _ran: set[str] = set()
 _skipped: set[str] = set()

@@ -11,6 +11,7 @@ no entry: callers get ``None`` and check types only.
 from __future__ import annotations
 
 import datetime
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -19,9 +20,12 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import ConfigurationError
+
 __all__ = [
     "EVIDENCE_KINDS",
     "FIELD_VALUES",
+    "TODAY_ENV",
     "CustomSizeRule",
     "Evidence",
     "EvidenceKind",
@@ -62,8 +66,24 @@ FIELD_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Environment variable: an ISO date (``2026-11-25``) used instead of today's for every lifecycle check, by the
+#: package and the emulator alike. For test suites that must give the same answers whatever the calendar says
+#: (a model's shutdown date passing must not turn yesterday's green tests red); never needed in production.
+TODAY_ENV = "IMAGEGEN_TODAY"
+
+
 def current_date() -> datetime.date:
-    """Today in UTC: the date lifecycle facts are compared with unless a caller injects its own."""
+    """Today in UTC (or the date in ``$IMAGEGEN_TODAY``): the date lifecycle facts are compared with unless a
+    caller injects its own. An unreadable ``$IMAGEGEN_TODAY`` raises :class:`ConfigurationError` (never ignored:
+    a test suite would then silently run on the real date)."""
+    pinned = os.environ.get(TODAY_ENV)
+    if pinned:
+        try:
+            return datetime.date.fromisoformat(pinned.strip())
+        except ValueError:
+            raise ConfigurationError(
+                f"{TODAY_ENV}={pinned!r} is not a date; use the ISO form YYYY-MM-DD, or unset it"
+            ) from None
     return datetime.datetime.now(datetime.UTC).date()
 
 

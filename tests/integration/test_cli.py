@@ -21,6 +21,7 @@ from PIL import Image
 
 from imagegen_tool.cli import main
 from imagegen_tool.testing import Emulator
+from tests.fixtures.env import clean_environ, clear_user_settings
 
 SECRET = "sk-proj-CLITESTSECRET0123456789abcdefghijklmnop"
 
@@ -28,9 +29,7 @@ SECRET = "sk-proj-CLITESTSECRET0123456789abcdefghijklmnop"
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No OpenAI settings from the developer's shell; the store in a temporary directory."""
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "IMAGEGEN_")):
-            monkeypatch.delenv(name)
+    clear_user_settings(monkeypatch)
     store = tmp_path / "store"
     monkeypatch.setenv("IMAGEGEN_STORE_DIR", str(store))
     monkeypatch.chdir(tmp_path)
@@ -315,7 +314,7 @@ def _run_with_tty_stderr(args: list[str], env: dict[str, str], cwd: Path) -> tup
 
 
 def test_progress_on_a_terminal_and_json_alone_on_stdout(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "IMAGEGEN_"))}
+    env = clean_environ()
     env.update({"IMAGEGEN_STORE_DIR": str(tmp_path / "store"), "COLUMNS": "120", "TERM": "xterm"})
     args = ["generate", "a comet", "--offline", "--api", "images", "--n", "2", "--partials", "2", "--json"]
     code, out, err = _run_with_tty_stderr(args, env, tmp_path)
@@ -330,7 +329,7 @@ def test_progress_on_a_terminal_and_json_alone_on_stdout(tmp_path: Path) -> None
 
 
 def test_no_live_display_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "IMAGEGEN_"))}
+    env = clean_environ()
     env["IMAGEGEN_STORE_DIR"] = str(tmp_path / "store")
     done = subprocess.run(
         [sys.executable, "-m", "imagegen_tool.cli", "generate", "a comet", "--offline", "--partials", "1"],
@@ -360,7 +359,7 @@ def test_an_input_image_is_read_from_any_path_the_user_names(
 
 
 def test_the_prompt_can_come_from_stdin(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "IMAGEGEN_"))}
+    env = clean_environ()
     env["IMAGEGEN_STORE_DIR"] = str(tmp_path / "store")
     done = subprocess.run(
         [sys.executable, "-m", "imagegen_tool.cli", "generate", "-", "--offline", "--json", "--quiet"],

@@ -4,7 +4,6 @@ the store between commands, data on stdout, progress and errors on stderr, the C
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,14 @@ import typer  # noqa: F401  (the cli extra: where it is not installed, this modu
 
 from imagegen_tool.cli import EXIT_API, EXIT_INVALID, main
 from imagegen_tool.testing import Emulator
+from tests.fixtures.env import clear_user_settings
 
 SECRET = "sk-proj-BATCHCLISECRET0123456789abcdefghijklmn"
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "IMAGEGEN_")):
-            monkeypatch.delenv(name)
+    clear_user_settings(monkeypatch)
     store = tmp_path / "store"
     monkeypatch.setenv("IMAGEGEN_STORE_DIR", str(store))
     monkeypatch.chdir(tmp_path)

@@ -10,7 +10,6 @@ collected by pytest, so the pytest examples of the testing guide really pass.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.env import clean_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -66,7 +67,7 @@ def python_blocks(text: str) -> list[Block]:
 
 
 def offline_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI", "IMAGEGEN_"))}
+    env = clean_environ()
     env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"  # discard port: nothing listens, nothing leaves the machine
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

@@ -8,7 +8,6 @@ client (the SDK's stdio client launches it); the streamable-HTTP server once per
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from imagegen_tool.testing import Emulator
+from tests.fixtures.env import clean_environ
 
 #: The key the server subprocesses get: it must never appear in anything they print.
 SECRET_KEY = "sk-proj-mcptest" + "Z" * 40
@@ -36,7 +36,7 @@ COMMON_FLAGS = ["--partial-images", "2", "--preview-size", "128", "--log-level",
 
 
 def server_env(emulator_url: str, store: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "IMAGEGEN_"))}
+    env = clean_environ()
     env.update(OPENAI_API_KEY=SECRET_KEY, OPENAI_BASE_URL=emulator_url, IMAGEGEN_STORE_DIR=str(store))
     env.update(extra)
     return env

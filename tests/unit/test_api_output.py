@@ -258,9 +258,7 @@ def test_only_bad_images_raise_a_typed_error_naming_the_response(tmp_path: Path)
     assert "image service returned an unusable image" in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    "call_id", ["../../etc/passwd", "ig with spaces", "ig_" + "x" * 300, "ig_\x00\n", "ig.png"]
-)
+@pytest.mark.parametrize("call_id", ["../../etc/passwd", "ig with spaces", "ig_" + "x" * 300, "ig_\x00\n", "ig.png"])
 def test_odd_call_ids_from_the_api_become_safe_handle_ids(tmp_path: Path, call_id: str) -> None:
     generator = ImageGenerator(store=tmp_path, backend=BodyBackend(_body((call_id, _raster("PNG")))))
     image = generator.generate("a picture").image

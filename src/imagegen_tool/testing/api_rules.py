@@ -20,6 +20,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from ..capabilities import current_date
+
 __all__ = ["ApiRules", "RuleViolation"]
 
 # What the SDK's types allow (the server refuses anything else as an invalid value whatever the model).
@@ -120,7 +122,7 @@ class ApiRules:
                 400, f"Invalid type for '{param('model')}': expected a string.", param("model"), "invalid_type"
             )
         entry = data["models"].get(model)
-        today = self.today or datetime.datetime.now(datetime.UTC).date()
+        today = self.today or current_date()
         if entry is not None and entry.get("shutdown") is not None and today >= entry["shutdown"]:
             raise RuleViolation(
                 400,
