@@ -11,6 +11,7 @@ model="gpt-image-2.5-sunburst")`` or ``rules.accept("output_format", "gif", mode
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import threading
 import tomllib
@@ -20,9 +21,25 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ..capabilities import current_date
-
 __all__ = ["ApiRules", "RuleViolation"]
+
+#: The environment variable the package also reads (``imagegen_tool.capabilities.TODAY_ENV``; read here on its own:
+#: the emulator shares no code with the client's table): an ISO date used instead of today's for lifecycle rules.
+TODAY_ENV = "IMAGEGEN_TODAY"
+
+
+def current_date() -> datetime.date:
+    """Today in UTC, or the date in ``$IMAGEGEN_TODAY`` (a test suite's pinned date); an unreadable value raises."""
+    pinned = os.environ.get(TODAY_ENV)
+    if pinned:
+        try:
+            return datetime.date.fromisoformat(pinned.strip())
+        except ValueError:
+            raise ValueError(
+                f"{TODAY_ENV}={pinned!r} is not a date; use the ISO form YYYY-MM-DD, or unset it"
+            ) from None
+    return datetime.datetime.now(datetime.UTC).date()
+
 
 # What the SDK's types allow (the server refuses anything else as an invalid value whatever the model).
 _ENUMS: dict[str, tuple[str, ...]] = {
