@@ -126,44 +126,92 @@ class ImageOptions(BaseModel):
     The descriptions are written for the agent that picks the values (adapters show them in tool schemas).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str | None = Field(default=None, min_length=1)
-    """GPT Image model that renders the image (e.g. gpt-image-2.6-sunburst, the API default)."""
-    action: Action | None = None
-    """'generate' a new image, 'edit' the input image(s), or 'auto' to let the model decide."""
-    size: str | None = None
-    """Image size as WIDTHxHEIGHT: 1024x1024 (square), 1536x1024 (landscape), 1024x1536 (portrait), or
-    'auto'. Larger sizes cost more."""
-    quality: Quality | None = None
-    """Rendering quality: 'low' for drafts and quick previews, 'medium', 'high' for final images, or 'auto'."""
-    background: Background | None = None
-    """'transparent' for logos, stickers and cut-outs (needs png or webp), 'opaque', or 'auto'."""
-    output_format: OutputFormat | None = None
-    """File format: png (default, lossless), webp or jpeg (smaller; can be compressed), gif (animation), svg
-    (vector)."""
-    output_compression: int | None = Field(default=None, ge=0, le=100)
-    """Compression level 0-100 for jpeg and webp only (100 = best quality, largest file)."""
-    moderation: Moderation | None = None
-    """Content moderation strictness: 'auto' (default) or 'low' (less restrictive)."""
-    input_fidelity: InputFidelity | None = None
-    """How closely an edit keeps the style and features (especially faces) of the input images: 'high' or
-    'low'. Not accepted by every model."""
-    partial_images: int | None = Field(default=None, ge=0, le=3)
-    """Number of partial (preview) images streamed while the final image renders, 0-3."""
-    n: int | None = Field(default=None, ge=1, le=10)
-    """Number of images to make in one call, 1-10 (Images API route only; the Responses route makes one)."""
-    complexity: Complexity | None = None
-    """How much planning goes into the image ('low', 'medium', 'high'), independent of rendering quality.
-    Use 'high' for detailed scenes, diagrams and text-heavy images."""
-    frame_count: int | None = None
-    """Number of animation frames, 2-16 (gif output only; default 9)."""
-    frame_duration_ms: int | None = None
-    """Duration of each animation frame in milliseconds, rounded to 10 ms (gif output only; default 200)."""
-    svg: SvgOptions | None = None
-    """Settings of the SVG author model (svg output only)."""
-    mask: ImageMask | None = None
-    """Inpainting mask: the transparent areas of the mask mark where the input image is edited."""
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="GPT Image model that renders the image (e.g. gpt-image-2.6-sunburst, the API default).",
+    )
+    action: Action | None = Field(
+        default=None,
+        description="'generate' a new image, 'edit' the input image(s), or 'auto' to let the model decide.",
+    )
+    size: str | None = Field(
+        default=None,
+        description=(
+            "Image size as WIDTHxHEIGHT: 1024x1024 (square), 1536x1024 (landscape), 1024x1536 (portrait), or "
+            "'auto'. Larger sizes cost more."
+        ),
+    )
+    quality: Quality | None = Field(
+        default=None,
+        description=(
+            "Rendering quality: 'low' for drafts and quick previews, 'medium', 'high' for final images, or 'auto'."
+        ),
+    )
+    background: Background | None = Field(
+        default=None,
+        description="'transparent' for logos, stickers and cut-outs (needs png or webp), 'opaque', or 'auto'.",
+    )
+    output_format: OutputFormat | None = Field(
+        default=None,
+        description=(
+            "File format: png (default, lossless), webp or jpeg (smaller; can be compressed), gif (animation), "
+            "svg (vector)."
+        ),
+    )
+    output_compression: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Compression level 0-100 for jpeg and webp only (100 = best quality, largest file).",
+    )
+    moderation: Moderation | None = Field(
+        default=None, description="Content moderation strictness: 'auto' (default) or 'low' (less restrictive)."
+    )
+    input_fidelity: InputFidelity | None = Field(
+        default=None,
+        description=(
+            "How closely an edit keeps the style and features (especially faces) of the input images: 'high' or "
+            "'low'. Not accepted by every model."
+        ),
+    )
+    partial_images: int | None = Field(
+        default=None,
+        ge=0,
+        le=3,
+        description="Number of partial (preview) images streamed while the final image renders, 0-3.",
+    )
+    n: int | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description=(
+            "Number of images to make in one call, 1-10 (Images API route only; the Responses route makes one)."
+        ),
+    )
+    complexity: Complexity | None = Field(
+        default=None,
+        description=(
+            "How much planning goes into the image ('low', 'medium', 'high'), independent of rendering quality. "
+            "Use 'high' for detailed scenes, diagrams and text-heavy images."
+        ),
+    )
+    frame_count: int | None = Field(
+        default=None, description="Number of animation frames, 2-16 (gif output only; default 9)."
+    )
+    frame_duration_ms: int | None = Field(
+        default=None,
+        description=(
+            "Duration of each animation frame in milliseconds, rounded to 10 ms (gif output only; default 200)."
+        ),
+    )
+    svg: SvgOptions | None = Field(default=None, description="Settings of the SVG author model (svg output only).")
+    mask: ImageMask | None = Field(
+        default=None,
+        description="Inpainting mask: the transparent areas of the mask mark where the input image is edited.",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
