@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from imagegen_tool import ImageGenerator, ResponsesBackend
+from imagegen_tool.backends import _Body, _Poller
+from imagegen_tool.parse import ParsedResponse
 from imagegen_tool.testing import Emulator
 
 
@@ -59,3 +62,31 @@ def test_recovering_a_response_does_not_teach_the_schedule(
     learned = list(backend._durations)
     generator.recover(first.response_id)
     assert list(backend._durations) == learned
+
+
+def test_a_response_found_by_the_first_look_teaches_half_the_time_waited(openai_client: OpenAI) -> None:
+    # A response the first look finds done may have been done long before: the time waited is only an upper bound.
+    # Learning it whole would hold the quiet period at its own fixed point (three quarters of itself plus the time
+    # a look takes to be sent, ~4 ms on an event loop when responses are done at once); learning half lets it
+    # shrink. A response found by a later look was still pending one look before: that time is learned whole.
+    done = openai_client.responses.with_raw_response.create(
+        model="gpt-5.4-mini", input="a buoy", tools=[{"type": "image_generation"}]
+    ).http_response.json()
+    pending = {**done, "status": "in_progress", "output": []}
+    backend = ResponsesBackend(client=openai_client)
+    backend._durations.extend([0.4, 0.08])
+
+    first = _Poller(backend, done["id"], once=False, cause=None, learn=True)
+    assert first.quiet == pytest.approx(0.06)  # three quarters of the quickest generation seen
+    first.started -= 0.1  # as if the first look went out 100 ms after the create
+    first.asking()
+    assert isinstance(first.step(_Body(done)), ParsedResponse)
+    assert backend._durations[-1] == pytest.approx(0.05, abs=0.005)
+
+    later = _Poller(backend, done["id"], once=False, cause=None, learn=True)
+    later.started -= 0.1
+    later.asking()
+    assert isinstance(later.step(_Body(pending)), float)  # still running: wait, look again
+    later.asking()
+    assert isinstance(later.step(_Body(done)), ParsedResponse)
+    assert backend._durations[-1] == pytest.approx(0.1, abs=0.01)
