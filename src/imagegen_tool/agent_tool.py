@@ -328,7 +328,7 @@ class ToolArguments(BaseModel):
     """Base of the generated argument models. Unknown (for instance developer-locked) arguments are refused;
     ``null`` or an empty string for an optional argument means "not given" (models often send them)."""
 
-    model_config = ConfigDict(defer_build=True, extra="forbid", json_schema_extra=_schema_extra)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_schema_extra)
 
     #: The names of the option fields of this model (everything but prompt, image_ids and mask_id).
     option_fields: ClassVar[tuple[str, ...]] = ()
@@ -667,7 +667,7 @@ DEFAULT_PREVIEW_SOURCE_PIXELS = 4096 * 4096
 class ImagePreview(BaseModel):
     """A small JPEG of a stored image for a vision-capable agent model. The bytes are not serialised."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     image_id: str
     mime_type: str = "image/jpeg"
@@ -823,7 +823,7 @@ class ImageResult(BaseModel):
     Where the image is (``path``, ``url``) follows the tool's ``display`` setting, exactly as in the result text:
     with ``display="id"`` neither is given, so no file system layout reaches the model."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     id: str = Field(description="The image's id: pass it in image_ids to edit the image or use it as a reference.")
     path: str | None = Field(
@@ -874,7 +874,7 @@ class ToolResult(BaseModel):
     with :meth:`json_schema` (or :meth:`AgentImageTool.output_schema`). Fields are only ever added, so clients
     that validate against an older schema keep working."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     images: tuple[ImageResult, ...] = Field(default=(), description="The images made by this call, in order.")
     failed_calls: int = Field(default=0, description="Further image calls of the same request that produced no image.")
@@ -910,7 +910,7 @@ class ToolOutput(BaseModel):
     The renderers give the same content in each provider's tool-result format, previews included where that
     format accepts images."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     text: str
     images: tuple[GeneratedImage, ...] = ()

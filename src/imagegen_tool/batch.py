@@ -117,7 +117,7 @@ class BatchRequest(BaseModel):
     """One image request of a batch: a prompt, its options (over the generator's defaults) and, optionally,
     your own ``custom_id`` (1-64 letters, digits, ``_``, ``-``; unique in the job) to find it in the results."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     prompt: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -127,7 +127,7 @@ class BatchRequest(BaseModel):
 class BatchItemError(BaseModel):
     """Why one request of a batch produced no image."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     code: str | None = None
     message: str
@@ -140,7 +140,7 @@ class BatchItemError(BaseModel):
 class BatchItem(BaseModel):
     """One request of a job, as the manifest keeps it: what was sent and what came of it."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     custom_id: str
     prompt: str
@@ -156,7 +156,7 @@ class BatchItem(BaseModel):
 class BatchCounts(BaseModel):
     """The batch's ``request_counts``."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     total: int = 0
     completed: int = 0
@@ -166,7 +166,7 @@ class BatchCounts(BaseModel):
 class BatchManifest(BaseModel):
     """A job's persisted state (a document in the store named by the job id)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     version: int = 1
     job_id: str
@@ -194,7 +194,7 @@ class BatchManifest(BaseModel):
 class BatchProgress(BaseModel):
     """Where a job stands: the batch status, its counts, and how many images are stored."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     job_id: str
     batch_id: str | None
@@ -227,7 +227,7 @@ class BatchProgress(BaseModel):
 class BatchFailure(BaseModel):
     """A request of a job that produced no image."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     custom_id: str
     prompt: str
@@ -237,7 +237,7 @@ class BatchFailure(BaseModel):
 class BatchResult(BaseModel):
     """The collected outcome of a job: every stored image (in request order) and every failed request."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     job_id: str
     status: str

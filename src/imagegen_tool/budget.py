@@ -62,7 +62,7 @@ class Budget(BaseModel):
             whose owner process is gone from this host is dropped at once).
     """
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_images: int | None = Field(default=None, ge=0)
     max_usd: Decimal | None = Field(default=None, ge=0)
@@ -93,7 +93,7 @@ class Budget(BaseModel):
 class Spending(BaseModel):
     """Running totals: calls, images and the actual dollars of the calls whose price is known."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     calls: int = 0
     images: int = 0

@@ -90,7 +90,7 @@ def current_date() -> datetime.date:
 class Evidence(BaseModel):
     """Where a fact comes from."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     key: str
     kind: EvidenceKind
@@ -104,7 +104,7 @@ class Evidence(BaseModel):
 class Fact(BaseModel):
     """What one model family does with some values of one field."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     field: str
     status: Status
@@ -128,7 +128,7 @@ class Verdict(NamedTuple):
 class CustomSizeRule(BaseModel):
     """Limits on arbitrary ``WIDTHxHEIGHT`` sizes; a size outside them is refused."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     multiple: int = 16
     max_aspect: float = 3.0
@@ -167,7 +167,7 @@ class CustomSizeRule(BaseModel):
 class GifSheetRule(BaseModel):
     """GIF output: ``size`` is one frame; all frames are drawn on one sprite sheet that must fit the image limits."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     frame_multiple: int
     max_edge: int
@@ -213,7 +213,7 @@ class GifSheetRule(BaseModel):
 class ModelCapabilities(BaseModel):
     """What one image model accepts, with evidence, and its lifecycle."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     family: str
@@ -328,7 +328,7 @@ class ModelCapabilities(BaseModel):
 class GeneralRules(BaseModel):
     """Cross-field rules that hold for every model, with their evidence keys."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     alpha_formats: tuple[str, ...]
     compression_formats: tuple[str, ...]
@@ -343,7 +343,7 @@ class GeneralRules(BaseModel):
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     default_model: str
     default_evidence: tuple[str, ...]

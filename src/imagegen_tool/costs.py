@@ -14,7 +14,7 @@ __all__ = ["Cost", "CostLine", "ImageCost", "format_usd"]
 class CostLine(BaseModel):
     """One priced item of a cost: tokens × price (``usd=None`` when the price is unknown)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     item: str
     """What is priced, e.g. ``image output (gpt-image-1.5)``."""
@@ -28,7 +28,7 @@ class Cost(BaseModel):
     price (``unknown`` says what). An ``estimate`` is an upper bound; an ``actual`` cost is computed from the
     usage the API reported."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     kind: Literal["estimate", "actual"]
     usd: Decimal | None
@@ -60,7 +60,7 @@ class ImageCost(BaseModel):
     """The cost of the call that produced an image (or a result): the estimate made before it was sent and the
     actual cost from the usage the API reported. A call's cost is shared by all the images it made."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     estimate: Cost | None = None
     actual: Cost | None = None

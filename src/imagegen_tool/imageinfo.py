@@ -75,7 +75,7 @@ class ImageDataError(ValueError):
 
 
 class ImageInfo(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     format: str
     mime_type: str

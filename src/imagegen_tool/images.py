@@ -30,7 +30,7 @@ __all__ = [
 class TokenUsage(BaseModel):
     """Tokens of the text model that drove the call (the Responses API ``usage``)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -42,7 +42,7 @@ class TokenUsage(BaseModel):
 class ImageTokenUsage(BaseModel):
     """Tokens of the image model (the Responses API ``tool_usage.image_gen``, or the Images API ``usage``)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -67,7 +67,7 @@ class SvgUsage(TokenUsage):
 class Usage(BaseModel):
     """What one API call consumed, as the API reported it. Either part is ``None`` when not reported."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     text: TokenUsage | None = None
     image: ImageTokenUsage | None = None
@@ -78,7 +78,7 @@ class Usage(BaseModel):
 class ReportedSettings(BaseModel):
     """The settings the API reports it used, with ``auto`` resolved (e.g. size ``auto`` → ``1024x1024``)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     action: str | None = None
     size: str | None = None
@@ -91,7 +91,7 @@ class ImageRecord(BaseModel):
     """Everything known about a stored image except where its bytes are. Persisted as JSON beside the image,
     so any process sharing the store can resolve the handle and continue editing from it."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     id: str
     """Handle id: pass it back to the tool to edit this image."""
@@ -162,7 +162,7 @@ class PartialImage(BaseModel):
     """A stored preview that arrived while the final image rendered. ``data`` holds its bytes for immediate
     rendering (not serialised)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     call_id: str
     index: int

@@ -85,7 +85,7 @@ _NOT_PARAMS = frozenset({"action", "mask", "svg"})
 class ImagesApiRules(BaseModel):
     """The Images API's own limits (``[images_api]`` in ``models.toml``, each with its evidence)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     generate_parameters: frozenset[str]
     edit_parameters: frozenset[str]
@@ -131,7 +131,7 @@ FileTuple = tuple[str, bytes, str]
 class ImagesCall(BaseModel):
     """One planned Images API call: the endpoint, its JSON/form parameters, and the files of an edit."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     endpoint: Endpoint
     params: dict[str, Any]

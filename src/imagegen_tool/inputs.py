@@ -75,7 +75,7 @@ class InputPolicy(BaseModel):
     API fetch URLs, nor read local files by name.
     """
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     allow_file_ids: bool = True
     """OpenAI file ids (``file-...``), passed through to the API."""
@@ -120,7 +120,7 @@ class InputImage(BaseModel):
     that made it instead of sending the bytes. The bytes of such a handle are read (and checked) only when
     ``data`` is first used, so an edit that continues from a stored response never reads or hashes them."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     source: str
     """How the caller named it, for messages (``image ig_...``, ``file cat.png``, ``bytes``, ``url``)."""

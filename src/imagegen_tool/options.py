@@ -89,7 +89,7 @@ def parse_size(size: str) -> tuple[int, int] | None:
 class ImageReference(BaseModel):
     """An image as the API takes it: an uploaded file id or a URL (``https://`` or a ``data:`` URL)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     file_id: str | None = None
     image_url: str | None = None
@@ -114,7 +114,7 @@ class ImageMask(ImageReference):
 class SvgOptions(BaseModel):
     """Settings of the model that authors SVG output (``output_format="svg"`` only)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str | None = None
     reasoning_effort: ReasoningEffort | None = None
@@ -126,7 +126,7 @@ class ImageOptions(BaseModel):
     The descriptions are written for the agent that picks the values (adapters show them in tool schemas).
     """
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str | None = Field(
         default=None,

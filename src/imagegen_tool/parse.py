@@ -39,7 +39,7 @@ _RESPONSE_ID = re.compile(r'"id"\s*:\s*"(resp_[A-Za-z0-9_-]{1,200})"')
 class ParsedImage(BaseModel):
     """A completed ``image_generation_call``: the base64 result and what the API reported about it."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     call_id: str
     b64: str
@@ -55,7 +55,7 @@ class ParsedImage(BaseModel):
 class CallFailure(BaseModel):
     """An ``image_generation_call`` that produced no image, with the API's error details."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     call_id: str
     status: str
@@ -72,7 +72,7 @@ class CallFailure(BaseModel):
 class ParsedResponse(BaseModel):
     """What a response holds for us: images, failed calls, usage and any text the model added."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     response_id: str | None = None
     text_model: str | None = None

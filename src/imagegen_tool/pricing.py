@@ -50,7 +50,7 @@ _STANDARD_SIZES = ("1024x1024", "1024x1536", "1536x1024")
 class PriceEvidence(BaseModel):
     """Where a price comes from."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     key: str
     kind: Literal["openai-docs", "sdk", "third-party", "unverified"]
@@ -62,7 +62,7 @@ class PriceEvidence(BaseModel):
 class OutputFact(BaseModel):
     """One published figure for one output image of a size and quality: its tokens, or its price."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     quality: str
     size: str
@@ -74,7 +74,7 @@ class OutputFact(BaseModel):
 class ModelPrices(BaseModel):
     """The prices of one model (USD per 1M tokens; ``None`` = not published, so unknown)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     model: str
     text_input: Decimal | None = None

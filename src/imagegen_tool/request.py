@@ -40,7 +40,7 @@ class ImageRequest(BaseModel):
     """One image generation or edit with its inputs resolved and checked. The backend seam's input: each
     backend decides how the inputs travel (continuation, upload, inline)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     options: ImageOptions = Field(default_factory=ImageOptions)
@@ -70,7 +70,7 @@ class ImageRequest(BaseModel):
 class WireInputs(BaseModel):
     """How a request's inputs travel on the Responses API."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     previous_response_id: str | None = None
     item_ids: tuple[str, ...] = ()

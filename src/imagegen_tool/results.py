@@ -14,7 +14,7 @@ __all__ = ["GenerationResult"]
 class GenerationResult(BaseModel):
     """The outcome of one call: the stored images, plus what the API said about the call."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     images: tuple[GeneratedImage, ...]
     response_id: str | None = None

@@ -128,7 +128,7 @@ def _checked_document_name(name: str) -> str:
 class PruneReport(BaseModel):
     """What :meth:`ImageStore.prune` removed."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     images_removed: int = 0
     """Complete images (image and record) removed by age or count."""
@@ -1092,7 +1092,7 @@ class LocalImageStore(ImageStore):
 
 
 class _UploadEntry(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     file_id: str
     expires_at: datetime | None = None

@@ -72,7 +72,7 @@ class StreamInterruptedError(APIError):
 class ProgressEvent(BaseModel):
     """A lifecycle step of one image call (or of the whole response, ``call_id=None``)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     type: Literal["progress"] = "progress"
     stage: ProgressStage
@@ -83,7 +83,7 @@ class ProgressEvent(BaseModel):
 class PartialImageData(BaseModel):
     """A partial image as a backend receives it (base64, not yet decoded)."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     type: Literal["partial_data"] = "partial_data"
     call_id: str
@@ -96,7 +96,7 @@ class PartialImageData(BaseModel):
 class StreamOutcome(BaseModel):
     """The end of a backend stream: the parsed response, as the non-streaming call would have returned it."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     type: Literal["outcome"] = "outcome"
     parsed: ParsedResponse
@@ -108,7 +108,7 @@ BackendEvent = ProgressEvent | PartialImageData | StreamOutcome
 class PartialImageEvent(BaseModel):
     """A partial image has arrived and is stored. Each one replaces the previous preview of the same call."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     type: Literal["partial_image"] = "partial_image"
     partial: PartialImage
@@ -121,7 +121,7 @@ class PartialImageEvent(BaseModel):
 class GenerationCompleted(BaseModel):
     """The final images are stored: the same result the non-streaming call returns."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     type: Literal["completed"] = "completed"
     result: GenerationResult
