@@ -113,8 +113,8 @@ _POLL_FRACTION = 0.2
 # before the first poll (see _Poller).
 _LEARNED_DURATIONS = 16
 _QUIET_FRACTION = 0.75
-# A response found done by the first look after the quiet period may have been done long before: what was learned
-# is only an upper bound. Learning a fraction of it lets the quiet period shrink until a look comes too early
+# A response no look saw running (the first look found it done, or the looks before failed) may have been done long
+# before: the time waited is only an upper bound. Learning a fraction of it lets the quiet period shrink until a look comes too early
 # (otherwise it only ever converges on itself: three quarters of itself plus the time a look takes to be sent,
 # about 4 ms on an event loop whose timers tick in milliseconds, when a response is done at once).
 _FIRST_LOOK_SHRINK = 0.5
@@ -913,7 +913,7 @@ class _Poller:
     quickly and a 60 s generation costs about 75 polls. Once responses have finished, nothing is polled during
     the first three quarters of the quickest recent one (it cannot be done sooner than that, typically), and the
     same proportional schedule runs from there: fewer polls, and the answer seen sooner after it exists. A response
-    that the first look already finds done teaches half the time waited (it may have been done long before), so the
+    that no look saw running teaches half the time waited (it may have been done long before), so the
     quiet period also shrinks when generations get quicker. Every pause stays at most ``poll_interval``, so an
     unusually quick answer is never seen later than that."""
 
@@ -937,7 +937,8 @@ class _Poller:
         self.cause = cause
         self.learned: deque[float] | None = backend._durations if learn else None
         self.quiet = _QUIET_FRACTION * min(backend._durations, default=0.0) if learn else 0.0
-        self.looks = 0
+        self.looked = False  # a retrieve was sent (the create's own answer is not a look)
+        self.seen_pending = False  # a look found the response still running
 
     def step(self, body: _Body) -> ParsedResponse | float:
         if body.error is not None:
@@ -950,6 +951,7 @@ class _Poller:
         assert body.data is not None
         self.failures = 0
         if _pending(body.data):
+            self.seen_pending = self.seen_pending or self.looked
             if self.once:
                 raise self._give_up(
                     StreamInterruptedError(
@@ -975,13 +977,13 @@ class _Poller:
         if self.learned is not None:
             # When the look that found it finished was sent, not when its (multi-megabyte) answer was read.
             duration = self.asked - self.started
-            self.learned.append(duration * _FIRST_LOOK_SHRINK if self.looks <= 1 else duration)
+            self.learned.append(duration if self.seen_pending else duration * _FIRST_LOOK_SHRINK)
         return parsed
 
     def asking(self) -> None:
         """A retrieve is being sent now."""
         self.asked = time.monotonic()
-        self.looks += 1
+        self.looked = True
 
     def _next_delay(self) -> float:
         # Proportional to the time waited past the quiet period: a quick answer is seen within ~20% of its

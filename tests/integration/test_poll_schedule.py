@@ -11,6 +11,7 @@ from openai import AsyncOpenAI, OpenAI
 
 from imagegen_tool import ImageGenerator, ResponsesBackend
 from imagegen_tool.backends import _Body, _Poller
+from imagegen_tool.errors import APIError
 from imagegen_tool.parse import ParsedResponse
 from imagegen_tool.testing import Emulator
 
@@ -65,7 +66,7 @@ def test_recovering_a_response_does_not_teach_the_schedule(
 
 
 def test_a_response_found_by_the_first_look_teaches_half_the_time_waited(openai_client: OpenAI) -> None:
-    # A response the first look finds done may have been done long before: the time waited is only an upper bound.
+    # A response no look saw running may have been done long before: the time waited is only an upper bound.
     # Learning it whole would hold the quiet period at its own fixed point (three quarters of itself plus the time
     # a look takes to be sent, ~4 ms on an event loop when responses are done at once); learning half lets it
     # shrink. A response found by a later look was still pending one look before: that time is learned whole.
@@ -78,7 +79,10 @@ def test_a_response_found_by_the_first_look_teaches_half_the_time_waited(openai_
 
     first = _Poller(backend, done["id"], once=False, cause=None, learn=True)
     assert first.quiet == pytest.approx(0.06)  # three quarters of the quickest generation seen
+    assert isinstance(first.step(_Body(pending)), float)  # the create's own answer (queued) is not a look
     first.started -= 0.1  # as if the first look went out 100 ms after the create
+    first.asking()
+    assert isinstance(first.step(_Body(error=APIError("bad gateway", retryable=True))), float)  # a failed look
     first.asking()
     assert isinstance(first.step(_Body(done)), ParsedResponse)
     assert backend._durations[-1] == pytest.approx(0.05, abs=0.005)

@@ -123,3 +123,9 @@ def test_without_the_variable_today_is_the_real_utc_date(monkeypatch: pytest.Mon
     before = datetime.datetime.now(datetime.UTC).date()
     today = current_date()
     assert before <= today <= datetime.datetime.now(datetime.UTC).date()
+
+
+def test_the_emulator_refuses_an_unreadable_date_when_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TODAY_ENV, "next week")
+    with pytest.raises(ValueError, match=TODAY_ENV), Emulator():
+        pass

@@ -94,6 +94,8 @@ class ApiRules:
         self._lock = threading.Lock()
         self._overrides: dict[tuple[str, str, str], str | None] = {}
         self.today = today
+        if today is None:
+            current_date()  # an unreadable $IMAGEGEN_TODAY fails the emulator's start, not each request with a 500
 
     # -- switches --------------------------------------------------------------------------------------------
 
