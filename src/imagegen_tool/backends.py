@@ -113,10 +113,10 @@ _POLL_FRACTION = 0.2
 # before the first poll (see _Poller).
 _LEARNED_DURATIONS = 16
 _QUIET_FRACTION = 0.75
-# A response no look saw running (the first look found it done, or the looks before failed) may have been done long
-# before: the time waited is only an upper bound. Learning a fraction of it lets the quiet period shrink until a look comes too early
-# (otherwise it only ever converges on itself: three quarters of itself plus the time a look takes to be sent,
-# about 4 ms on an event loop whose timers tick in milliseconds, when a response is done at once).
+# A response no look saw running (the first look found it done, or the looks before it failed) may have been done
+# long before: the time waited is only an upper bound. Learning a fraction of it lets the quiet period shrink until
+# a look comes too early (otherwise it only ever converges on itself: three quarters of itself plus the time a look
+# takes to be sent, about 4 ms on an event loop whose timers tick in milliseconds, when a response is done at once).
 _FIRST_LOOK_SHRINK = 0.5
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PENDING = frozenset({"queued", "in_progress"})
