@@ -32,7 +32,7 @@ _ids = count()
 def run(settings: Settings) -> list[Figure]:
     partials = 2
     spacing = settings.pick(0.05, 0.15)
-    rounds = settings.pick(1, 6)
+    rounds = settings.pick(1, 10)
     with RemoteEmulator(realistic=True) as api, tempfile.TemporaryDirectory(prefix="imagegen-bench-") as tmp:
         api.set_partial_delay(spacing)
         figures = [_sync(api, Path(tmp), partials, rounds)]
