@@ -1246,12 +1246,17 @@ class AgentImageTool:
         *,
         thread_id: object | None = None,
         on_event: EventCallback | None = None,
+        safety_identifier: str | None = None,
     ) -> ToolOutput:
         """Validate, generate and describe. Raises :class:`ToolArgumentsError` or the typed
-        :class:`~imagegen_tool.errors.ImageGenerationError`; :meth:`call_safely` returns them as error output."""
+        :class:`~imagegen_tool.errors.ImageGenerationError`; :meth:`call_safely` returns them as error output.
+
+        ``safety_identifier``: the end user of this call (a stable hash of their id, never a secret), sent instead
+        of the generator's own; for a tool instance that serves many users."""
         args = self.parse_arguments(arguments)
+        kwargs = self._generate_kwargs(args, thread_id, safety_identifier)
         with self.agent_inputs():
-            result = self.generator.generate(args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id))
+            result = self.generator.generate(args.prompt, on_event=on_event, **kwargs)
         previews = self.previews(result) if self.include_preview else None
         return self._output(result, previews)
 
@@ -1261,14 +1266,14 @@ class AgentImageTool:
         *,
         thread_id: object | None = None,
         on_event: Callable[[StreamEvent], object | Awaitable[object]] | None = None,
+        safety_identifier: str | None = None,
     ) -> ToolOutput:
         """Async :meth:`call`. Previews are made in a worker thread."""
         await self.close_clients_with_loop()
         args = self.parse_arguments(arguments)
+        kwargs = self._generate_kwargs(args, thread_id, safety_identifier)
         with self.agent_inputs():
-            result = await self.generator.agenerate(
-                args.prompt, on_event=on_event, **self._generate_kwargs(args, thread_id)
-            )
+            result = await self.generator.agenerate(args.prompt, on_event=on_event, **kwargs)
         previews = await asyncio.to_thread(self.previews, result) if self.include_preview else None
         return self._output(result, previews)
 
@@ -1317,8 +1322,12 @@ class AgentImageTool:
         (only images this store handed out, unless the developer opts in to more) applies to every adapter."""
         return input_policy(self.input_policy)
 
-    def _generate_kwargs(self, args: ToolArguments, thread_id: object | None) -> dict[str, Any]:
+    def _generate_kwargs(
+        self, args: ToolArguments, thread_id: object | None, safety_identifier: str | None = None
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"options": self.options, "session": self.session_for(thread_id)}
+        if safety_identifier is not None:
+            kwargs["safety_identifier"] = safety_identifier
         images, mask = args.inputs()
         if images:
             kwargs["images"] = images

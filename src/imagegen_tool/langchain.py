@@ -44,7 +44,7 @@ from .agent_tool import (
     stream_event_payload,
 )
 from .backends import ImageBackend
-from .errors import ImageGenerationError
+from .errors import ConfigurationError, ImageGenerationError
 from .generator import ImageGenerator
 from .images import GeneratedImage
 from .inputs import AGENT_INPUT_POLICY, InputPolicy
@@ -352,7 +352,12 @@ class ImageGenerationTool(BaseTool):
     ) -> tuple[ToolContent, list[GeneratedImage]]:
         arguments = {"prompt": prompt, "image_ids": image_ids, "mask_id": mask_id, **options}
         try:
-            output = self._core.call(arguments, thread_id=_thread_id(config), on_event=self._relay(run_manager))
+            output = self._core.call(
+                arguments,
+                thread_id=_thread_id(config),
+                on_event=self._relay(run_manager),
+                safety_identifier=_safety_identifier(config),
+            )
         except ImageGenerationError as exc:
             if not self.handle_tool_error:
                 raise
@@ -371,7 +376,12 @@ class ImageGenerationTool(BaseTool):
     ) -> tuple[ToolContent, list[GeneratedImage]]:
         arguments = {"prompt": prompt, "image_ids": image_ids, "mask_id": mask_id, **options}
         try:
-            output = await self._core.acall(arguments, thread_id=_thread_id(config), on_event=self._arelay(run_manager))
+            output = await self._core.acall(
+                arguments,
+                thread_id=_thread_id(config),
+                on_event=self._arelay(run_manager),
+                safety_identifier=_safety_identifier(config),
+            )
         except ImageGenerationError as exc:
             if not self.handle_tool_error:
                 raise
@@ -438,6 +448,25 @@ def _thread_id(config: RunnableConfig | None) -> object | None:
     if not config:
         return None
     return (config.get("configurable") or {}).get("thread_id")
+
+
+#: The ``configurable`` key that names the end user of a run (``config={"configurable": {SAFETY_IDENTIFIER_KEY:
+#: ...}}``): sent as the call's ``safety_identifier`` instead of the tool's own.
+SAFETY_IDENTIFIER_KEY = "safety_identifier"
+
+
+def _safety_identifier(config: RunnableConfig | None) -> str | None:
+    """The run's end user (``configurable.safety_identifier``), if the application set one. Anything but a string
+    is refused before anything is sent (the generator checks the string itself: length, no API keys)."""
+    if not config:
+        return None
+    value = (config.get("configurable") or {}).get(SAFETY_IDENTIFIER_KEY)
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigurationError(
+        f"configurable.{SAFETY_IDENTIFIER_KEY} must be a string (a stable hash of the end user's id), "
+        f"not {type(value).__name__}"
+    )
 
 
 def _langgraph_write(payload: dict[str, Any]) -> None:
