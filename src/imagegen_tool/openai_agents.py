@@ -65,6 +65,8 @@ CUSTOM_DATA_KEY = "imagegen"
 
 #: What the tool reads a conversation/session key from (for ``thread_sessions``): the run context.
 ThreadIdFunction = Callable[[RunContextWrapper[Any]], object]
+#: Reads the end user of a run from its context, sent as the call's ``safety_identifier``.
+SafetyIdentifierFunction = Callable[[RunContextWrapper[Any]], str | None]
 #: The SDK's failure formatter shape: gets the exception, returns the text the model reads.
 FailureFunction = Callable[[RunContextWrapper[Any], Exception], str | Awaitable[str]]
 
@@ -114,6 +116,7 @@ def image_function_tool(
     tool: AgentImageTool | None = None,
     *,
     thread_id: ThreadIdFunction | None = None,
+    safety_identifier_for: SafetyIdentifierFunction | None = None,
     failure_error_function: FailureFunction | _Default | None = _AGENT_MESSAGE,
     sync: bool = False,
     needs_approval: bool = False,
@@ -138,6 +141,10 @@ def image_function_tool(
             ``include_preview``, ``display``, ``client``/``async_client``, ...).
         thread_id: reads a conversation key from the run context (e.g. ``lambda ctx: ctx.context.user_id``) for
             the core's ``thread_sessions``.
+        safety_identifier_for: reads the end user of a run from its context (e.g. ``lambda ctx:
+            ctx.context.user_hash``), sent as that call's ``safety_identifier`` instead of the core's own: one tool
+            for many users. A value that is not a string, is empty or too long, or looks like an API key fails the
+            call before anything is sent.
         failure_error_function: turns a failed call into the text the model reads. Default: the agent error
             message (what went wrong and what to do next; e.g. rephrase after a moderation block, pick an
             allowed value for an invalid option). It receives the typed exception
@@ -171,10 +178,11 @@ def image_function_tool(
     async def invoke(ctx: ToolContext[Any], arguments: str) -> Any:
         key = thread_id(ctx) if thread_id is not None else None
         try:
+            user = safety_identifier_for(ctx) if safety_identifier_for is not None else None
             if sync:
-                output = await asyncio.to_thread(core.call, arguments, thread_id=key)
+                output = await asyncio.to_thread(core.call, arguments, thread_id=key, safety_identifier=user)
             else:
-                output = await core.acall(arguments, thread_id=key)
+                output = await core.acall(arguments, thread_id=key, safety_identifier=user)
         except Exception as exc:
             if failure_error_function is None:
                 raise

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Reads a conversation key from the run context (``ctx.deps``) for the core's ``thread_sessions``.
 ThreadIdFunction = Callable[[RunContext[Any]], object]
+#: Reads the end user of a run from its context (``ctx.deps``), sent as the call's ``safety_identifier``.
+SafetyIdentifierFunction = Callable[[RunContext[Any]], str | None]
 #: Called with each typed error before the model is told about it (to record or count failures).
 ErrorCallback = Callable[[ImageGenerationError], object]
 #: Picks the tool core of a run from its context (``ctx.deps``): a per-user or per-tenant store.
@@ -61,6 +63,7 @@ def image_tool(
     *,
     thread_id: ThreadIdFunction | None = None,
     core_for: CoreFunction | None = None,
+    safety_identifier_for: SafetyIdentifierFunction | None = None,
     on_error: ErrorCallback | None = None,
     sync: bool = False,
     max_retries: int | None = None,
@@ -90,6 +93,10 @@ def image_tool(
             user; ``tool`` then only defines what the model sees (name, description, schema), and a core whose
             schema differs from it is refused (a configuration error the developer sees, never the model). The
             cores ``core_for`` returns are the caller's to close.
+        safety_identifier_for: reads the end user of a run from its context, e.g. ``lambda ctx: ctx.deps.user_hash``,
+            sent as that call's ``safety_identifier`` instead of the core's own (one tool for many users). A value
+            that is not a string, is empty or too long, or looks like an API key fails the call (``ToolFailed``)
+            before anything is sent.
         on_error: called with each typed error (the model is told via ``ModelRetry``/``ToolFailed`` regardless).
         sync: run the core's blocking path (the sync ``OpenAI`` client) in a worker thread.
         max_retries: how many ``ModelRetry`` corrections the model gets (default: the agent's).
@@ -106,10 +113,11 @@ def image_tool(
         core = template if core_for is None else _checked_core(core_for(ctx), template, schema)
         key = thread_id(ctx) if thread_id is not None else None
         try:
+            user = safety_identifier_for(ctx) if safety_identifier_for is not None else None
             if sync:
-                output = await asyncio.to_thread(core.call, arguments, thread_id=key)
+                output = await asyncio.to_thread(core.call, arguments, thread_id=key, safety_identifier=user)
             else:
-                output = await core.acall(arguments, thread_id=key)
+                output = await core.acall(arguments, thread_id=key, safety_identifier=user)
         except ImageGenerationError as exc:
             logger.info("%s failed: %s", core.name, exc)
             if on_error is not None:
@@ -176,6 +184,7 @@ class ImageToolset(FunctionToolset[Any]):
         *,
         thread_id: ThreadIdFunction | None = None,
         core_for: CoreFunction | None = None,
+        safety_identifier_for: SafetyIdentifierFunction | None = None,
         on_error: ErrorCallback | None = None,
         sync: bool = False,
         max_retries: int | None = None,
@@ -190,6 +199,7 @@ class ImageToolset(FunctionToolset[Any]):
             self.core,
             thread_id=thread_id,
             core_for=core_for,
+            safety_identifier_for=safety_identifier_for,
             on_error=on_error,
             sync=sync,
             max_retries=max_retries,

@@ -13,6 +13,7 @@ import gc
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -397,3 +398,44 @@ def test_core_or_settings_not_both(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         image_function_tool(core, store=tmp_path)
     core.close()
+
+
+@dataclass
+class EndUser:
+    user_hash: Any
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async-client", "sync-client"])
+async def test_each_run_sends_the_end_user_from_its_context(
+    imagegen_emulator: Emulator, tmp_path: Path, sync: bool
+) -> None:
+    tool = make_tool(
+        imagegen_emulator, tmp_path / "images", sync=sync, safety_identifier_for=lambda c: c.context.user_hash
+    )
+    for user in ("alice-hash", "bob-hash"):
+        model = ScriptedModel(
+            [[function_call("generate_image", {"prompt": "a kite"}, call_id="c1")], [assistant_message("ok")]]
+        )
+        await Runner.run(Agent(name="artist", model=model, tools=[tool]), "Draw it", context=EndUser(user))
+    await tool.aclose()
+    sent = [request.json["safety_identifier"] for request in imagegen_emulator.requests_to("/v1/responses", "POST")]
+    assert sent == ["alice-hash", "bob-hash"]
+
+
+@pytest.mark.parametrize("value", ["sk-proj-" + "x" * 40, 7])
+async def test_a_bad_end_user_fails_the_call_before_anything_is_sent(
+    imagegen_emulator: Emulator, tmp_path: Path, value: Any
+) -> None:
+    tool = make_tool(imagegen_emulator, tmp_path / "images", safety_identifier_for=lambda c: c.context.user_hash)
+    model = ScriptedModel(
+        [
+            [function_call("generate_image", {"prompt": "a kite"}, call_id="c1")],
+            ModelStep.respond(lambda call: [assistant_message(output_text(last_output(call)))]),
+        ]
+    )
+    result = await Runner.run(Agent(name="artist", model=model, tools=[tool]), "Draw it", context=EndUser(value))
+    await tool.aclose()
+    (failed,) = tool_results(result)
+    assert failed.is_error and failed.error_type == "ConfigurationError"
+    assert "safety_identifier" in result.final_output and "sk-proj-" not in result.final_output
+    assert imagegen_emulator.requests_to("/v1/responses", "POST") == []

@@ -286,3 +286,48 @@ async def test_a_core_per_run_from_deps(imagegen_emulator: Emulator, tmp_path: P
         await agent.run("Draw", deps=Tenant(other))
     for each in (template, alice, bob, other):
         await each.aclose()
+
+
+@dataclass
+class EndUser:
+    user_hash: Any
+
+
+def _creates(api: Emulator) -> list[dict[str, Any]]:
+    return [r.json for r in api.requests if r.method == "POST" and r.path == "/v1/responses"]
+
+
+async def test_each_run_sends_the_end_user_from_its_deps(imagegen_emulator: Emulator, tmp_path: Path) -> None:
+    def script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return call({"prompt": "a kite"}, "c1") if turn(messages) == 0 else ModelResponse(parts=[TextPart("ok")])
+
+    images = toolset(imagegen_emulator, tmp_path / "images", safety_identifier_for=lambda ctx: ctx.deps.user_hash)
+    agent = Agent(FunctionModel(script), toolsets=[images], deps_type=EndUser)
+    for user in ("alice-hash", "bob-hash"):
+        await agent.run("Draw", deps=EndUser(user))
+    assert [body["safety_identifier"] for body in _creates(imagegen_emulator)] == ["alice-hash", "bob-hash"]
+
+
+@pytest.mark.parametrize("value", ["sk-proj-" + "x" * 40, 7])
+async def test_a_bad_end_user_fails_the_call_before_anything_is_sent(
+    imagegen_emulator: Emulator, tmp_path: Path, value: Any
+) -> None:
+    errors: list[Exception] = []
+
+    def script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if turn(messages) == 0:
+            return call({"prompt": "a kite"}, "c1")
+        failed = latest(messages)
+        assert isinstance(failed, ToolReturnPart) and failed.outcome == "failed"  # not a retry: the developer's
+        return ModelResponse(parts=[TextPart(failed.model_response_str())])
+
+    images = toolset(
+        imagegen_emulator,
+        tmp_path / "images",
+        safety_identifier_for=lambda ctx: ctx.deps.user_hash,
+        on_error=errors.append,
+    )
+    result = await Agent(FunctionModel(script), toolsets=[images], deps_type=EndUser).run("Draw", deps=EndUser(value))
+    assert "safety_identifier" in result.output and "sk-proj-" not in result.output
+    assert [type(e).__name__ for e in errors] == ["ConfigurationError"]
+    assert _creates(imagegen_emulator) == []
