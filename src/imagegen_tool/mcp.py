@@ -415,6 +415,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     images.add_argument("--no-edit", action="store_true", default=False, help="offer no image_ids/mask_id (no edits)")
     images.add_argument("--validation", choices=("known", "strict", "off"), default="known", help="option checks")
+    images.add_argument(
+        "--safety-identifier",
+        default=env("IMAGEGEN_MCP_SAFETY_IDENTIFIER"),
+        metavar="ID",
+        help="a stable hash of the end user this server acts for, sent with every request (OpenAI asks for one to "
+        "attribute abuse); never a secret [env: IMAGEGEN_MCP_SAFETY_IDENTIFIER]",
+    )
     results = parser.add_argument_group("results")
     results.add_argument(
         "--preview-size",
@@ -515,6 +522,7 @@ def build_tool(args: argparse.Namespace, *, api_key: str | None, base_url: str |
         api_key=api_key,
         base_url=base_url,
         validation=args.validation,
+        safety_identifier=args.safety_identifier or None,
     )
 
 

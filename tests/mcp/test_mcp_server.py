@@ -218,6 +218,20 @@ async def test_legacy_handshake_clients_work(api: Emulator, tmp_path: Path) -> N
         assert read.contents
 
 
+async def test_the_end_user_is_sent_with_every_request(api: Emulator, tmp_path: Path) -> None:
+    """``--safety-identifier`` (or ``IMAGEGEN_MCP_SAFETY_IDENTIFIER``): the end user this server acts for."""
+    async with stdio_connection(
+        api.url, tmp_path / "store", tmp_path / "log", flags=["--safety-identifier", "user-7-hash"]
+    ) as connection:
+        assert not (await connection.client.call_tool("generate_image", {"prompt": "a kite"})).is_error
+    async with stdio_connection(
+        api.url, tmp_path / "store", tmp_path / "log2", IMAGEGEN_MCP_SAFETY_IDENTIFIER="user-8-hash"
+    ) as connection:
+        assert not (await connection.client.call_tool("generate_image", {"prompt": "a boat"})).is_error
+    sent = [request.json.get("safety_identifier") for request in api.requests_to("/v1/responses", "POST")]
+    assert sent == ["user-7-hash", "user-8-hash"]
+
+
 async def test_offline_mode_needs_no_key(tmp_path: Path) -> None:
     """``imagegen mcp --offline`` starts the emulator in-process: no key, no OPENAI_BASE_URL."""
     from mcp import Client, StdioServerParameters
@@ -238,8 +252,12 @@ async def test_offline_mode_needs_no_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("flags", "drop_key", "expected"),
-    [([], True, "OPENAI_API_KEY"), (["--option", "quality=ultra"], False, "quality")],
-    ids=["no-key", "bad-option"],
+    [
+        ([], True, "OPENAI_API_KEY"),
+        (["--option", "quality=ultra"], False, "quality"),
+        (["--safety-identifier", SECRET_KEY], False, "safety_identifier looks like an API key"),
+    ],
+    ids=["no-key", "bad-option", "key-as-end-user"],
 )
 def test_configuration_errors_fail_clearly(tmp_path: Path, flags: list[str], drop_key: bool, expected: str) -> None:
     import subprocess
