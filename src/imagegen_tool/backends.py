@@ -117,7 +117,7 @@ _QUIET_FRACTION = 0.75
 # long before: the time waited is only an upper bound. Learning a fraction of it lets the quiet period shrink until
 # a look comes too early (otherwise it only ever converges on itself: three quarters of itself plus the time a look
 # takes to be sent, about 4 ms on an event loop whose timers tick in milliseconds, when a response is done at once).
-_FIRST_LOOK_SHRINK = 0.5
+_UNSEEN_RUNNING_SHRINK = 0.5
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PENDING = frozenset({"queued", "in_progress"})
 # What a broken stream raises while it is read: SDK connection/timeout errors, an in-stream error object
@@ -977,7 +977,7 @@ class _Poller:
         if self.learned is not None:
             # When the look that found it finished was sent, not when its (multi-megabyte) answer was read.
             duration = self.asked - self.started
-            self.learned.append(duration if self.seen_pending else duration * _FIRST_LOOK_SHRINK)
+            self.learned.append(duration if self.seen_pending else duration * _UNSEEN_RUNNING_SHRINK)
         return parsed
 
     def asking(self) -> None:

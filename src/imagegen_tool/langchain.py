@@ -44,7 +44,7 @@ from .agent_tool import (
     stream_event_payload,
 )
 from .backends import ImageBackend
-from .errors import ConfigurationError, ImageGenerationError
+from .errors import ImageGenerationError
 from .generator import ImageGenerator
 from .images import GeneratedImage
 from .inputs import AGENT_INPUT_POLICY, InputPolicy
@@ -456,17 +456,12 @@ SAFETY_IDENTIFIER_KEY = "safety_identifier"
 
 
 def _safety_identifier(config: RunnableConfig | None) -> str | None:
-    """The run's end user (``configurable.safety_identifier``), if the application set one. Anything but a string
-    is refused before anything is sent (the generator checks the string itself: length, no API keys)."""
+    """The run's end user (``configurable.safety_identifier``), if the application set one. The generator checks
+    it before anything is sent (a string, not empty, not too long, no API key), as it checks every identifier."""
     if not config:
         return None
-    value = (config.get("configurable") or {}).get(SAFETY_IDENTIFIER_KEY)
-    if value is None or isinstance(value, str):
-        return value
-    raise ConfigurationError(
-        f"configurable.{SAFETY_IDENTIFIER_KEY} must be a string (a stable hash of the end user's id), "
-        f"not {type(value).__name__}"
-    )
+    value: str | None = (config.get("configurable") or {}).get(SAFETY_IDENTIFIER_KEY)
+    return value
 
 
 def _langgraph_write(payload: dict[str, Any]) -> None:
